@@ -1,0 +1,15 @@
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+
+namespace eco::engine {
+
+Status LoopControl::set(Phase p) {
+  phase.store(int(p), std::memory_order_release);
+  uint64_t one = 1;
+  if (::write(wake.get(), &one, sizeof one) != sizeof one) return sys_error("write(eventfd)");
+  return {};
+}
+
+}  // namespace eco::engine

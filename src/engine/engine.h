@@ -1,0 +1,66 @@
+#pragma once
+// The narrow interface between the server and an I/O engine. An engine is one
+// function that runs one event loop on the calling thread over the listeners it is
+// given, until its LoopControl says stop (or drain and no connection is left).
+// Everything per-connection is the engine's own; the rules it follows live in session/.
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "net/address.h"
+#include "session/counters.h"
+#include "util/fd.h"
+#include "util/result.h"
+
+namespace eco::engine {
+
+struct Listener {
+  Fd fd;
+  net::Address addr;
+  net::Proto proto;
+};
+
+struct EngineConfig {
+  uint32_t buffer_size = 64 * 1024;  // per-connection bound on bytes awaiting send-back
+  // io_uring knobs (ignored by epoll); 0 means the engine's default.
+  uint32_t ring_entries = 0;
+  uint32_t buf_ring_entries = 0;
+  uint32_t buf_ring_size = 0;
+};
+
+enum class Phase : int { run = 0, drain = 1, stop = 2 };
+
+// Owned by the server, one per loop. The server changes the phase from another
+// thread and wakes the loop through `wake` (an eventfd the loop watches).
+struct LoopControl {
+  Fd wake;
+  std::atomic<int> phase{int(Phase::run)};
+  Status set(Phase p);  // stores and wakes
+  Phase get() const { return Phase(phase.load(std::memory_order_acquire)); }
+};
+
+struct LoopContext {
+  std::vector<Listener> listeners;
+  const EngineConfig* config = nullptr;
+  session::Counters* counters = nullptr;
+  LoopControl* control = nullptr;
+  int index = 0;  // thread number, for logs
+};
+
+using RunLoop = Status (*)(LoopContext& ctx);
+
+struct Engine {
+  const char* name;
+  RunLoop run;
+};
+
+// The epoll engine: always available.
+Status run_epoll(LoopContext& ctx);
+
+// Picks an engine for `requested` ("auto", "epoll", "uring"). For "auto" a missing
+// feature means a fallback, with `note` saying why; for a named engine it is an error.
+Result<Engine> choose(const std::string& requested, std::string& note);
+std::vector<std::string> engine_names();
+
+}  // namespace eco::engine

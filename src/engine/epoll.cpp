@@ -1,0 +1,448 @@
+// The epoll engine: edge-triggered readiness, one loop per thread.
+//
+// Each connection is registered once for IN|OUT|RDHUP, edge-triggered, so the
+// loop never calls epoll_ctl on the hot path. Bytes are read into a per-thread
+// scratch buffer and sent straight back; only what the kernel would not take right
+// away is copied into a pooled per-connection buffer (bounded by --buffer), and
+// while that buffer is full the connection is simply not read (backpressure).
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "engine/engine.h"
+#include "session/buffer_pool.h"
+#include "session/conn_log.h"
+#include "session/echo_buffer.h"
+#include "session/tcp_session.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace eco::engine {
+namespace {
+
+using session::Counters;
+
+// epoll_event.data tags: connections carry (generation << 32 | slot) so an event for
+// a slot that was closed and reused in the same batch is recognised as stale.
+constexpr uint64_t kListenerTag = 1ull << 63;
+constexpr uint64_t kControlTag = 1ull << 62;
+constexpr int kMaxEvents = 256;
+constexpr int kReadBudget = 16;     // reads per connection per turn, for fairness
+constexpr int kAcceptBudget = 64;   // accepts per listener per turn
+constexpr int kUdpBatch = 16;       // datagrams per recvmmsg
+constexpr uint64_t kAcceptRetryNs = 100'000'000;  // after EMFILE, retry accept at this pace
+
+struct Conn {
+  int fd = -1;
+  uint32_t gen = 0;
+  bool readable = false;  // edge seen, not yet read to EAGAIN
+  bool writable = true;
+  bool queued = false;    // on the ready list
+  session::TcpSession s;
+  session::EchoBuffer out;
+  sockaddr_in6 peer{};    // large enough for both families; kept for the close log
+  socklen_t peer_len = 0;
+};
+
+struct ListenState {
+  Listener* l;
+  bool maybe_more = false;  // accept stopped before EAGAIN (budget or EMFILE)
+};
+
+class EpollLoop {
+ public:
+  EpollLoop(LoopContext& ctx)
+      : ctx_(ctx),
+        cfg_(*ctx.config),
+        counters_(*ctx.counters),
+        pool_(cfg_.buffer_size, 256),
+        scratch_(new char[cfg_.buffer_size]) {}
+
+  Status run();
+
+ private:
+  Status setup();
+  void handle_listener(size_t i);
+  void accept_some(size_t i);
+  void handle_udp(Listener& l);
+  void service(uint32_t slot);
+  bool flush(Conn& c);
+  bool read_some(Conn& c);
+  void close_conn(uint32_t slot, const char* why);
+  void enter_drain();
+  void close_all();
+  int next_timeout() const;
+
+  Conn& conn(uint32_t slot) { return conns_[slot]; }
+
+  LoopContext& ctx_;
+  const EngineConfig& cfg_;
+  Counters& counters_;
+  session::BufferPool pool_;
+  std::unique_ptr<char[]> scratch_;
+  std::unique_ptr<char[]> udp_bufs_;
+  Fd ep_;
+  std::vector<ListenState> listeners_;
+  std::vector<Conn> conns_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint32_t> ready_;
+  uint64_t active_ = 0;
+  bool draining_ = false;
+  uint64_t accept_retry_at_ = 0;  // nonzero: accepting is paused for lack of fds
+};
+
+Status EpollLoop::setup() {
+  ep_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!ep_.valid()) return sys_error("epoll_create1");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kControlTag;
+  if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, ctx_.control->wake.get(), &ev) != 0)
+    return sys_error("epoll_ctl(control)");
+  bool any_udp = false;
+  for (size_t i = 0; i < ctx_.listeners.size(); ++i) {
+    Listener& l = ctx_.listeners[i];
+    listeners_.push_back({&l, false});
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = kListenerTag | i;
+    if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, l.fd.get(), &ev) != 0) return sys_error("epoll_ctl(listener)");
+    any_udp |= l.proto == net::Proto::udp;
+  }
+  if (any_udp) udp_bufs_.reset(new char[size_t(kUdpBatch) * 65536]);
+  return {};
+}
+
+Status EpollLoop::run() {
+  if (auto s = setup(); !s) return s;
+  epoll_event events[kMaxEvents];
+  for (;;) {
+    Phase phase = ctx_.control->get();
+    if (phase == Phase::stop) break;
+    if (phase == Phase::drain && !draining_) enter_drain();
+    if (draining_ && active_ == 0) break;
+
+    int n = epoll_wait(ep_.get(), events, kMaxEvents, next_timeout());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sys_error("epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      if (tag == kControlTag) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(ctx_.control->wake.get(), &v, sizeof v);
+        continue;
+      }
+      if (tag & kListenerTag) {
+        handle_listener(size_t(tag & ~kListenerTag));
+        continue;
+      }
+      uint32_t slot = uint32_t(tag);
+      if (slot >= conns_.size()) continue;
+      Conn& c = conn(slot);
+      if (c.fd < 0 || c.gen != uint32_t(tag >> 32)) continue;  // stale: closed in this batch
+      uint32_t e = events[i].events;
+      // HUP/ERR: let the next read or write report what happened.
+      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c.readable = true;
+      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c.writable = true;
+      service(slot);
+    }
+    // Connections that used up their read budget get another turn now.
+    std::vector<uint32_t> again;
+    again.swap(ready_);
+    for (uint32_t slot : again) {
+      if (slot < conns_.size() && conn(slot).fd >= 0) {
+        conn(slot).queued = false;
+        service(slot);
+      }
+    }
+    again.clear();
+    if (ready_.empty()) ready_.swap(again);  // keep the capacity: no allocation next turn
+    // Listeners with connections still queued (budget used, or paused for lack of fds).
+    if (accept_retry_at_ && now_ns() >= accept_retry_at_) accept_retry_at_ = 0;
+    for (size_t i = 0; i < listeners_.size() && !accept_retry_at_; ++i)
+      if (listeners_[i].maybe_more) accept_some(i);
+  }
+  close_all();
+  return {};
+}
+
+int EpollLoop::next_timeout() const {
+  if (!ready_.empty()) return 0;
+  for (const auto& ls : listeners_)
+    if (ls.maybe_more && !accept_retry_at_) return 0;
+  if (accept_retry_at_) {
+    uint64_t now = now_ns();
+    return accept_retry_at_ > now ? int((accept_retry_at_ - now) / 1'000'000 + 1) : 0;
+  }
+  return -1;
+}
+
+void EpollLoop::handle_listener(size_t i) {
+  if (i >= listeners_.size() || !listeners_[i].l->fd.valid()) return;
+  if (listeners_[i].l->proto == net::Proto::udp) {
+    handle_udp(*listeners_[i].l);
+    return;
+  }
+  listeners_[i].maybe_more = true;
+  if (!accept_retry_at_) accept_some(i);
+}
+
+void EpollLoop::accept_some(size_t i) {
+  ListenState& ls = listeners_[i];
+  if (!ls.l->fd.valid()) {
+    ls.maybe_more = false;
+    return;
+  }
+  for (int k = 0; k < kAcceptBudget; ++k) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(ls.l->fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        ls.maybe_more = false;
+        return;
+      }
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of fds: leave the connection in the kernel's queue and retry when one of
+        // ours closes or after a pause, never in a busy loop.
+        if (!accept_retry_at_) {
+          Counters::add(counters_.accept_paused, 1);
+          log::warn("accept on {}: {}; pausing accepts until a connection closes",
+                    ls.l->addr.to_string(), std::strerror(errno));
+        }
+        accept_retry_at_ = now_ns() + kAcceptRetryNs;
+        return;
+      }
+      log::error("accept on {}: {}", ls.l->addr.to_string(), std::strerror(errno));
+      accept_retry_at_ = now_ns() + kAcceptRetryNs;
+      return;
+    }
+    uint32_t slot;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      slot = uint32_t(conns_.size());
+      conns_.emplace_back();
+    }
+    Conn& c = conn(slot);
+    c.fd = fd;
+    c.gen++;
+    c.readable = false;
+    c.writable = true;
+    c.queued = false;
+    c.s = session::TcpSession{};
+    c.s.started_ns = now_ns();
+    c.peer_len = std::min<socklen_t>(len, sizeof c.peer);
+    std::memcpy(&c.peer, &ss, c.peer_len);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = (uint64_t(c.gen) << 32) | slot;
+    if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      log::error("epoll_ctl(add connection): {}", std::strerror(errno));
+      ::close(fd);
+      c.fd = -1;
+      free_slots_.push_back(slot);
+      continue;
+    }
+    ++active_;
+    Counters::add(counters_.accepted, 1);
+    Counters::add(counters_.active, 1);
+    session::log_connected(net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len));
+    // The first bytes may already be queued; the ET registration reports them.
+  }
+  // Budget used: more may be waiting; next_timeout() makes the loop come back.
+}
+
+void EpollLoop::handle_udp(Listener& l) {
+  mmsghdr msgs[kUdpBatch];
+  iovec iov[kUdpBatch];
+  sockaddr_storage from[kUdpBatch];
+  for (int round = 0; round < kReadBudget; ++round) {
+    for (int i = 0; i < kUdpBatch; ++i) {
+      iov[i] = {udp_bufs_.get() + size_t(i) * 65536, 65536};
+      msgs[i].msg_hdr = msghdr{};
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(l.fd.get(), msgs, kUdpBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) {
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        log::warn("recvmmsg on udp://{}: {}", l.addr.to_string(), std::strerror(errno));
+      return;
+    }
+    // Each datagram goes back whole to its sender: same buffer, length and address.
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; ++i) {
+      iov[i].iov_len = msgs[i].msg_len;
+      msgs[i].msg_hdr.msg_flags = 0;
+      bytes += msgs[i].msg_len;
+    }
+    int sent = 0;
+    while (sent < n) {
+      int m = sendmmsg(l.fd.get(), msgs + sent, unsigned(n - sent), MSG_DONTWAIT);
+      if (m < 0) {
+        if (errno == EINTR) continue;
+        // Send buffer full or the sender unreachable: UDP drops, we count it.
+        Counters::add(counters_.udp_dropped, uint64_t(n - sent));
+        for (int i = sent; i < n; ++i) bytes -= msgs[i].msg_len;
+        // A datagram that fails alone (e.g. EMSGSIZE, unreachable) must not block the rest.
+        sent++;
+        continue;
+      }
+      sent += m;
+    }
+    Counters::add(counters_.udp_datagrams, uint64_t(n));
+    Counters::add(counters_.udp_bytes, bytes);
+    if (n < kUdpBatch) return;
+  }
+}
+
+// Sends pending bytes; false if the connection died.
+bool EpollLoop::flush(Conn& c) {
+  while (c.out.pending() > 0 && c.writable) {
+    ssize_t n = ::send(c.fd, c.out.pending_data(), c.out.pending(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c.writable = false;
+        break;
+      }
+      return false;
+    }
+    c.out.consumed(uint32_t(n));
+    c.s.sent(uint64_t(n));
+    Counters::add(counters_.tcp_bytes, uint64_t(n));
+  }
+  if (c.out.attached() && c.out.pending() == 0) pool_.release(c.out.detach());
+  return true;
+}
+
+// One read (and the send-back it allows); false if the connection died.
+bool EpollLoop::read_some(Conn& c) {
+  if (c.out.pending() == 0) {
+    // Fast path: read into scratch and send straight back; no per-connection memory.
+    ssize_t n = ::recv(c.fd, scratch_.get(), cfg_.buffer_size, 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c.readable = false;
+        return true;
+      }
+      return errno == EINTR;
+    }
+    if (n == 0) {
+      c.s.eof();
+      c.readable = false;
+      return true;
+    }
+    c.s.received(uint64_t(n));
+    ssize_t m = 0;
+    if (c.writable) {
+      do m = ::send(c.fd, scratch_.get(), size_t(n), MSG_NOSIGNAL);
+      while (m < 0 && errno == EINTR);
+      if (m < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+        m = 0;
+      }
+      c.s.sent(uint64_t(m));
+      Counters::add(counters_.tcp_bytes, uint64_t(m));
+    }
+    if (m < n) {
+      // The peer is not keeping up: keep the rest and stop reading until it drains.
+      c.writable = false;
+      char* b = pool_.acquire();
+      if (!b) return false;
+      c.out.attach(b, pool_.buffer_size());
+      c.out.append(scratch_.get() + m, uint32_t(n - m));
+    }
+    return true;
+  }
+  uint32_t room;
+  char* dst = c.out.free_space(room);
+  if (room == 0) return true;  // full: the caller stops reading
+  ssize_t n = ::recv(c.fd, dst, room, 0);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      c.readable = false;
+      return true;
+    }
+    return errno == EINTR;
+  }
+  if (n == 0) {
+    c.s.eof();
+    c.readable = false;
+    return true;
+  }
+  c.out.appended(uint32_t(n));
+  c.s.received(uint64_t(n));
+  return flush(c);
+}
+
+void EpollLoop::service(uint32_t slot) {
+  Conn& c = conn(slot);
+  if (!flush(c)) return close_conn(slot, strerror(errno));
+  int reads = 0;
+  while (c.readable && c.s.may_read(cfg_.buffer_size) && reads < kReadBudget) {
+    if (!read_some(c)) return close_conn(slot, strerror(errno));
+    ++reads;
+  }
+  if (c.s.finished()) return close_conn(slot, "");
+  if (c.readable && c.s.may_read(cfg_.buffer_size) && !c.queued) {
+    c.queued = true;
+    ready_.push_back(slot);
+  }
+}
+
+void EpollLoop::close_conn(uint32_t slot, const char* why) {
+  Conn& c = conn(slot);
+  session::log_closed(net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len), c.s, now_ns(),
+                      why);
+  ::close(c.fd);  // also removes it from the epoll set
+  c.fd = -1;
+  if (c.out.attached()) {
+    c.out.consumed(c.out.pending());
+    pool_.release(c.out.detach());
+  }
+  free_slots_.push_back(slot);
+  --active_;
+  Counters::add(counters_.closed, 1);
+  Counters::sub(counters_.active, 1);
+  // An fd came free: if accepting was paused for lack of them, try again now.
+  if (accept_retry_at_) accept_retry_at_ = 1;
+}
+
+void EpollLoop::enter_drain() {
+  draining_ = true;
+  accept_retry_at_ = 0;
+  for (auto& ls : listeners_) {
+    ls.l->fd.reset();  // stop accepting; UDP has no connections to finish
+    ls.maybe_more = false;
+  }
+}
+
+void EpollLoop::close_all() {
+  for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
+    if (conns_[slot].fd < 0) continue;
+    Counters::add(counters_.cut_at_stop, 1);
+    close_conn(slot, draining_ ? "drain timeout" : "server stopping");
+  }
+}
+
+}  // namespace
+
+Status run_epoll(LoopContext& ctx) {
+  EpollLoop loop(ctx);
+  return loop.run();
+}
+
+}  // namespace eco::engine

@@ -1,0 +1,51 @@
+#pragma once
+// Socket chores in one place (the anet.c of eco): creating listening and connected
+// sockets, their options, and turning errno into a message a person can act on.
+// Nobody else calls socket() or setsockopt().
+#include <vector>
+
+#include "net/address.h"
+#include "util/fd.h"
+#include "util/result.h"
+
+namespace eco::net {
+
+struct ListenOptions {
+  bool reuseport = false;  // shard one address over several sockets (one per thread)
+  int backlog = 4096;
+};
+
+// A non-blocking TCP listening socket, or a non-blocking bound UDP socket.
+Result<Fd> listen_socket(const Address& addr, Proto proto, const ListenOptions& opts);
+
+// Fails with "address already in use" when another socket already holds the
+// address, even one with SO_REUSEPORT (a second eco would otherwise silently share
+// the port with the first).
+Status check_address_free(const Address& addr, Proto proto);
+
+// Connects a TCP socket, waiting at most timeout_ms (< 0: forever). The socket is
+// returned non-blocking unless `blocking` is set.
+Result<Fd> connect_tcp(const Address& addr, int timeout_ms, bool blocking = false);
+// Tries each address in turn (e.g. "localhost": ::1 then 127.0.0.1); the error of
+// the last one is returned when none connects.
+struct Connected {
+  Fd fd;
+  Address addr;
+};
+Result<Connected> connect_tcp_any(const std::vector<Address>& addrs, int timeout_ms);
+// A UDP socket connected to addr (so recv only sees that peer's datagrams).
+Result<Fd> connect_udp(const Address& addr);
+
+Result<Address> local_address(int fd);
+Result<Address> peer_address(int fd);
+
+Status set_nonblocking(int fd, bool on = true);
+Status set_nodelay(int fd);
+Status set_buffer_sizes(int fd, int sndbuf, int rcvbuf);
+// SO_LINGER 0: close() sends RST instead of FIN (used by tests and bench).
+Status set_linger_reset(int fd);
+
+// "cannot listen on 127.0.0.1:80: permission denied (ports below 1024 need ...)".
+Error bind_error(const Address& addr, Proto proto, int err);
+
+}  // namespace eco::net

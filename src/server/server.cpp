@@ -1,0 +1,236 @@
+#include "server/server.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "net/socket.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace eco::server {
+namespace {
+
+struct Endpoint {
+  net::Address addr;
+  net::Proto proto;
+};
+
+Result<std::vector<Endpoint>> resolve_endpoints(const ServeConfig& cfg) {
+  std::vector<std::string> specs = cfg.listen;
+  if (specs.empty()) specs.push_back(fmt::format("{}:{}", net::kDefaultHost, net::kDefaultPort));
+  std::vector<Endpoint> out;
+  for (const std::string& spec : specs) {
+    auto hp = net::parse_host_port(spec);
+    if (!hp) return hp.error();
+    std::vector<net::Proto> protos{hp->has_scheme ? hp->proto : net::Proto::tcp};
+    if (cfg.udp && protos[0] == net::Proto::tcp) protos.push_back(net::Proto::udp);
+    for (net::Proto proto : protos) {
+      auto addrs = net::resolve(*hp, proto, true);
+      if (!addrs) return addrs.error();
+      for (const net::Address& a : *addrs) out.push_back({a, proto});
+    }
+  }
+  return out;
+}
+
+// Binds every endpoint once per thread (SO_REUSEPORT shards connections across the
+// threads' sockets in the kernel, so threads share nothing). Port 0 picks one free
+// port, shared by every port-0 endpoint, so a single --port-file number finds them all.
+Result<std::vector<std::vector<engine::Listener>>> bind_all(std::vector<Endpoint>& eps, unsigned threads,
+                                                             uint16_t& chosen_port) {
+  std::vector<std::vector<engine::Listener>> per_thread(threads);
+  net::ListenOptions opts;
+  opts.reuseport = threads > 1;
+  chosen_port = 0;
+  for (Endpoint& ep : eps) {
+    bool wants_any_port = ep.addr.port() == 0;
+    if (wants_any_port && chosen_port) ep.addr.set_port(chosen_port);
+    if (ep.addr.port() != 0) {
+      if (auto s = net::check_address_free(ep.addr, ep.proto); !s) return s.error();
+    }
+    for (unsigned t = 0; t < threads; ++t) {
+      auto fd = net::listen_socket(ep.addr, ep.proto, opts);
+      if (!fd) return fd.error();
+      if (ep.addr.port() == 0) {
+        auto local = net::local_address(fd->get());
+        if (!local) return local.error();
+        ep.addr.set_port(local->port());
+      }
+      per_thread[t].push_back({std::move(*fd), ep.addr, ep.proto});
+    }
+    if (wants_any_port && !chosen_port) chosen_port = ep.addr.port();
+  }
+  return per_thread;
+}
+
+Status write_port_file(const std::string& path, uint16_t port) {
+  // Written whole under a temporary name, then renamed: a reader never sees half a file.
+  std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) return sys_error(fmt::format("cannot write port file '{}'", tmp));
+  bool ok = std::fprintf(f, "%u\n", unsigned(port)) > 0;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) return sys_error(fmt::format("cannot write port file '{}'", tmp));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return sys_error(fmt::format("cannot write port file '{}'", path));
+  return {};
+}
+
+std::string kernel_release() {
+  utsname u{};
+  if (uname(&u) != 0) return "unknown";
+  return u.release;
+}
+
+struct LoopThread {
+  engine::LoopControl control;
+  engine::LoopContext ctx;
+  session::Counters counters;
+  Status status;
+  std::thread thread;
+};
+
+uint64_t sum(const std::vector<std::unique_ptr<LoopThread>>& loops, std::atomic<uint64_t> session::Counters::*c) {
+  uint64_t total = 0;
+  for (const auto& l : loops) total += (l->counters.*c).load(std::memory_order_relaxed);
+  return total;
+}
+
+void set_phase(std::vector<std::unique_ptr<LoopThread>>& loops, engine::Phase p) {
+  for (auto& l : loops) {
+    if (auto s = l->control.set(p); !s) log::error("{}", s.error().message);
+  }
+}
+
+}  // namespace
+
+Result<int> serve(const ServeConfig& cfg) {
+  std::string note;
+  auto engine = engine::choose(cfg.engine, note);
+  if (!engine) return engine.error();
+  if (!note.empty()) log::info("{}", note);
+
+  auto eps = resolve_endpoints(cfg);
+  if (!eps) return eps.error();
+  unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  uint16_t chosen_port = 0;
+  auto bound = bind_all(*eps, threads, chosen_port);
+  if (!bound) return bound.error();
+
+  log::info("eco {} serving with engine {} on {} thread{} (Linux {})", ECO_VERSION, engine->name, threads,
+            threads == 1 ? "" : "s", kernel_release());
+  for (const Endpoint& ep : *eps) log::info("Listening on {} {}", net::proto_name(ep.proto), ep.addr.to_string());
+  if (!cfg.port_file.empty()) {
+    uint16_t port = chosen_port ? chosen_port : eps->front().addr.port();
+    if (auto s = write_port_file(cfg.port_file, port); !s) return s.error();
+  }
+
+  // Signals are taken by this thread alone, through a signalfd; the loops never see them.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) return sys_error("pthread_sigmask");
+  signal(SIGPIPE, SIG_IGN);  // sends use MSG_NOSIGNAL; this covers anything else
+  Fd sigfd(signalfd(-1, &mask, SFD_CLOEXEC));
+  if (!sigfd.valid()) return sys_error("signalfd");
+  Fd done(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!done.valid()) return sys_error("eventfd");
+
+  std::vector<std::unique_ptr<LoopThread>> loops;
+  for (unsigned t = 0; t < threads; ++t) {
+    auto l = std::make_unique<LoopThread>();
+    l->control.wake.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!l->control.wake.valid()) return sys_error("eventfd");
+    l->ctx.listeners = std::move((*bound)[t]);
+    l->ctx.config = &cfg.engine_config;
+    l->ctx.counters = &l->counters;
+    l->ctx.control = &l->control;
+    l->ctx.index = int(t);
+    loops.push_back(std::move(l));
+  }
+  std::atomic<unsigned> running{threads};
+  for (auto& lp : loops) {
+    LoopThread* l = lp.get();
+    l->thread = std::thread([l, &engine, &running, &done] {
+      l->status = engine->run(l->ctx);
+      running.fetch_sub(1);
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t r = ::write(done.get(), &one, sizeof one);
+    });
+  }
+
+  int exit_code = 0;
+  int signals_seen = 0;
+  uint64_t drain_deadline = 0;
+  while (running.load() > 0) {
+    int timeout = -1;
+    if (drain_deadline) {
+      uint64_t now = now_ns();
+      timeout = drain_deadline > now ? int((drain_deadline - now) / 1'000'000 + 1) : 0;
+    }
+    pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {done.get(), POLLIN, 0}};
+    int n = ::poll(fds, 2, timeout);
+    if (n < 0 && errno != EINTR) {
+      log::error("poll: {}", std::strerror(errno));
+      set_phase(loops, engine::Phase::stop);
+      exit_code = 1;
+      break;
+    }
+    if (n > 0 && (fds[1].revents & POLLIN)) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t r = ::read(done.get(), &v, sizeof v);
+      for (auto& l : loops) {
+        if (!l->status) {  // an engine failed: the server cannot go on as asked
+          log::error("engine {} failed: {}", engine->name, l->status.error().message);
+          set_phase(loops, engine::Phase::stop);
+          exit_code = 1;
+        }
+      }
+    }
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      signalfd_siginfo si{};
+      if (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
+        const char* name = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+        if (++signals_seen == 1) {
+          uint64_t active = sum(loops, &session::Counters::active);
+          log::info("{}: no longer accepting; draining {} connection{} (up to {:g} s)", name, active,
+                    active == 1 ? "" : "s", cfg.drain_timeout_s);
+          set_phase(loops, engine::Phase::drain);
+          drain_deadline = now_ns() + uint64_t(std::llround(cfg.drain_timeout_s * 1e9));
+        } else {
+          log::warn("second {}: exiting now", name);
+          set_phase(loops, engine::Phase::stop);
+          exit_code = 128 + int(si.ssi_signo);
+          drain_deadline = 0;
+        }
+      }
+    }
+    if (drain_deadline && now_ns() >= drain_deadline) {
+      log::warn("drain timeout: closing {} remaining connection(s)", sum(loops, &session::Counters::active));
+      set_phase(loops, engine::Phase::stop);
+      drain_deadline = 0;
+    }
+  }
+  for (auto& l : loops) l->thread.join();
+
+  uint64_t cut = sum(loops, &session::Counters::cut_at_stop);
+  log::info("Served {} connection(s), echoed {} TCP bytes and {} UDP datagram(s){}",
+            sum(loops, &session::Counters::accepted), sum(loops, &session::Counters::tcp_bytes),
+            sum(loops, &session::Counters::udp_datagrams),
+            cut ? fmt::format("; {} connection(s) cut at shutdown", cut) : "");
+  return exit_code;
+}
+
+}  // namespace eco::server

@@ -4,6 +4,7 @@
 // own V2 encoding. One per bench thread, merged at the end; samples are never sorted.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/result.h"
@@ -35,6 +36,18 @@ class Histogram {
   // encodeIntoCompressedByteBuffer), then base64: what interval logs carry.
   std::string encode_compressed_base64() const;
   static Result<Histogram> decode_compressed_base64(const std::string& text);
+  // The same encodings as bytes: V2 (cookie 0x1c849313) and its zlib-compressed
+  // wrapper (cookie 0x1c849314). Decoding validates every length and index.
+  std::string encode() const;
+  std::string encode_compressed() const;
+  static Result<Histogram> decode(std::string_view bytes);
+  static Result<Histogram> decode_compressed(std::string_view bytes);
+
+  // Equal layout and identical counts (what merge and encode/decode must preserve).
+  bool same_counts(const Histogram& other) const;
+  // Bucket bounds around `value`, as HdrHistogram's lowest/highestEquivalentValue.
+  uint64_t lowest_equivalent(uint64_t value) const;
+  size_t memory_bytes() const { return counts_.size() * sizeof(uint64_t); }
 
   int64_t lowest_discernible() const { return 1; }
   uint64_t highest_trackable() const { return highest_; }
@@ -44,6 +57,8 @@ class Histogram {
   size_t index_of(uint64_t value) const;
   uint64_t value_from_index(size_t index) const;
   uint64_t highest_equivalent(uint64_t value) const;
+  uint64_t median_equivalent(uint64_t value) const;
+  uint64_t bucket_width(uint64_t value) const;
 
   uint64_t highest_;
   int digits_;

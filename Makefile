@@ -3,7 +3,8 @@
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build debug asan run test test-release test-asan clean
+.PHONY: all deps build debug asan run test test-release test-asan fuzz clean
+.PHONY: bench-deps bench-peers
 
 all: build
 
@@ -34,6 +35,35 @@ test-release: build
 
 test-asan: asan
 	ctest --preset asan
+
+# Peer comparison (bench/): eco against the echo servers a user would pick instead.
+# Not part of `make test`. BENCH_ARGS=--quick gives a one-minute smoke run.
+# Writes docs/peers.md and docs/results/. See bench/README.md.
+BENCH_ARGS ?=
+bench-deps:
+	@scripts/install-bench-deps.sh
+
+bench-peers: build bench-deps
+	bench/peers/build.sh build/peers
+	/usr/bin/python3 bench/run_peers.py --eco build/release/eco --peers-dir build/peers $(BENCH_ARGS)
+
+# libFuzzer targets (clang, ASan+UBSan) run for FUZZ_SECONDS each over the committed
+# seed corpus, copied so the seeds in git stay as they are.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = proxy_protocol address
+fuzz:
+	@scripts/install-deps.sh fuzz
+	CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DECO_FUZZ=ON -DECO_SANITIZE=address,undefined \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build/fuzz -j $(JOBS) --target $(addsuffix _fuzz,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  rm -rf build/fuzz/corpus/$$t && mkdir -p build/fuzz/corpus/$$t && cp tests/fuzz/corpus/$$t/* build/fuzz/corpus/$$t/ && \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s" && \
+	  if ! build/fuzz/tests/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	      -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$t > build/fuzz/$$t.log 2>&1; then \
+	    tail -40 build/fuzz/$$t.log; echo "fuzz: $$t FAILED (crash input in build/fuzz/)"; exit 1; \
+	  fi; grep DONE build/fuzz/$$t.log; \
+	done
 
 clean:
 	rm -rf build

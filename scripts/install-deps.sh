@@ -11,6 +11,14 @@ packages=(
   zlib1g-dev nlohmann-json3-dev libhdrhistogram-java default-jre-headless
 )
 
+# Optional groups: `install-deps.sh fuzz` adds what `make fuzz` needs (clang + libFuzzer).
+for group in "$@"; do
+  case "$group" in
+    fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown group '$group' (known: fuzz)" >&2; exit 2 ;;
+  esac
+done
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

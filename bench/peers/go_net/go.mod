@@ -1,0 +1,3 @@
+module ecopeer/gonet
+
+go 1.19

@@ -96,7 +96,8 @@ def main():
     a.eco = str(Path(a.eco).resolve())
     if not os.access(a.eco, os.X_OK):
         sys.exit(f'run-peers: {a.eco} is not an executable eco (build it: make build)')
-    if subprocess.run([a.eco, 'bench', '--help'], capture_output=True).returncode != 0:
+    help_text = subprocess.run([a.eco, 'bench', '--help'], capture_output=True, text=True).stdout
+    if '--conns' not in help_text:
         sys.exit(f'run-peers: {a.eco} has no `bench` subcommand yet')
     if not shutil.which('taskset'):
         sys.exit('run-peers: taskset not found (util-linux)')

@@ -80,13 +80,12 @@ def run_load(a, srv, sc):
         rec['bench_rc'] = bench.returncode
         rec['bench_stderr'] = err.decode(errors='replace')[-2000:]
         res = None
-        for line in reversed(out.decode(errors='replace').splitlines()):
-            if line.startswith('{'):
-                try:
-                    res = json.loads(line)
-                except ValueError:
-                    pass
-                break
+        text = out.decode(errors='replace')
+        if '{' in text:  # one JSON object, on one line or pretty-printed
+            try:
+                res, _ = json.JSONDecoder().raw_decode(text[text.index('{'):])
+            except ValueError:
+                pass
         rec['bench'] = res
         if s0 and s1 and res:
             dt = s1['t'] - s0['t']

@@ -8,6 +8,7 @@ packages=(
   libcli11-dev libfmt-dev liburing-dev
   libgtest-dev libgmock-dev
   python3 iproute2 procps
+  systemd  # systemd-socket-activate, for the socket-activation tests
   zlib1g-dev nlohmann-json3-dev libhdrhistogram-java default-jre-headless
 )
 

@@ -2,6 +2,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "server/inetd.h"
 #include "server/server.h"
 #include "util/exit_codes.h"
 #include "util/log.h"
@@ -17,6 +18,7 @@ struct ServeArgs {
   std::string log_level = "info";
   std::string log_format = "text";
   bool quiet = false;
+  bool inetd = false;
 };
 }  // namespace
 
@@ -29,8 +31,20 @@ Command add_serve(CLI::App& app) {
   sub->add_flag("-u,--udp", a->cfg.udp, "Also serve UDP on every TCP address");
   sub->add_option("-t,--threads", a->cfg.threads, "Event-loop threads (default: one per core)")
       ->check(CLI::Range(1u, 1024u));
-  sub->add_option("--engine", a->cfg.engine, "I/O engine: auto or epoll")
+  sub->add_option("--engine", a->cfg.engine,
+                  "I/O engine: auto (io_uring when the kernel allows it, else epoll), uring or epoll")
       ->default_str("auto");
+  // Hidden io_uring knobs, for tests (a deliberately tiny buffer ring) and tuning.
+  sub->add_option("--uring-ring-entries", a->cfg.engine_config.ring_entries, "io_uring SQ entries")
+      ->check(CLI::Range(1u, 32768u))
+      ->group("");
+  sub->add_option("--uring-buf-ring-entries", a->cfg.engine_config.buf_ring_entries,
+                  "io_uring receive buffers per thread (rounded up to a power of two)")
+      ->check(CLI::Range(1u, 32768u))
+      ->group("");
+  sub->add_option("--uring-buf-size", a->cfg.engine_config.buf_ring_size, "io_uring receive buffer size")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->group("");
   sub->add_option("--buffer", a->buffer, "Most bytes held per connection waiting to be sent back; above it the "
                                          "server stops reading that client (backpressure)")
       ->default_str("64K")
@@ -43,6 +57,8 @@ Command add_serve(CLI::App& app) {
   sub->add_option("--log-format", a->log_format, "text or json")->default_str("text")
       ->check(CLI::IsMember({"text", "json"}));
   sub->add_flag("-q,--quiet", a->quiet, "Only log warnings and errors (no per-connection lines)");
+  sub->add_flag("--inetd", a->inetd,
+                "Echo one connection given as stdin/stdout, then exit (inetd, xinetd, systemd-socket-activate --inetd)");
 
   return {sub, [a] {
             log::Level level;
@@ -50,6 +66,7 @@ Command add_serve(CLI::App& app) {
               return fail(kExitUsage, "invalid --log-level '" + a->log_level + "' (debug, info, warn, error, off)");
             if (a->quiet && level < log::Level::warn) level = log::Level::warn;
             log::configure(level, a->log_format == "json" ? log::Format::json : log::Format::text);
+            if (a->inetd) return server::serve_inetd();
             uint64_t buffer = *parse_size(a->buffer);
             if (buffer < 1 || buffer > (1u << 30))
               return fail(kExitUsage, "invalid --buffer '" + a->buffer + "' (must be 1 byte to 1 GiB)");

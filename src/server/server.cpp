@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "net/socket.h"
+#include "server/systemd.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -74,6 +76,23 @@ Result<std::vector<std::vector<engine::Listener>>> bind_all(std::vector<Endpoint
   return per_thread;
 }
 
+// Socket activation: systemd bound the sockets; every thread serves each of them
+// (thread 0 the fd itself, the others a dup), so the threads share its accept queue.
+Result<std::vector<std::vector<engine::Listener>>> share_inherited(std::vector<systemd::InheritedSocket>& socks,
+                                                                    unsigned threads, std::vector<Endpoint>& eps) {
+  std::vector<std::vector<engine::Listener>> per_thread(threads);
+  for (auto& s : socks) {
+    eps.push_back({s.addr, s.proto});
+    for (unsigned t = 1; t < threads; ++t) {
+      Fd dup(fcntl(s.fd.get(), F_DUPFD_CLOEXEC, 0));
+      if (!dup.valid()) return sys_error("fcntl(F_DUPFD_CLOEXEC)");
+      per_thread[t].push_back({std::move(dup), s.addr, s.proto});
+    }
+    per_thread[0].push_back({std::move(s.fd), s.addr, s.proto});
+  }
+  return per_thread;
+}
+
 Status write_port_file(const std::string& path, uint16_t port) {
   // Written whole under a temporary name, then renamed: a reader never sees half a file.
   std::string tmp = path + ".tmp";
@@ -121,11 +140,22 @@ Result<int> serve(const ServeConfig& cfg) {
   if (!engine) return engine.error();
   if (!note.empty()) log::info("{}", note);
 
-  auto eps = resolve_endpoints(cfg);
-  if (!eps) return eps.error();
   unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   uint16_t chosen_port = 0;
-  auto bound = bind_all(*eps, threads, chosen_port);
+  auto inherited = systemd::inherited_sockets();
+  if (!inherited) return inherited.error();
+  Result<std::vector<Endpoint>> eps = std::vector<Endpoint>{};
+  Result<std::vector<std::vector<engine::Listener>>> bound = Error{};
+  if (!inherited->empty()) {
+    if (!cfg.listen.empty() || cfg.udp)
+      log::warn("socket activation: serving the {} socket(s) systemd passed; --listen/--udp are ignored",
+                inherited->size());
+    bound = share_inherited(*inherited, threads, *eps);
+  } else {
+    eps = resolve_endpoints(cfg);
+    if (!eps) return eps.error();
+    bound = bind_all(*eps, threads, chosen_port);
+  }
   if (!bound) return bound.error();
 
   log::info("eco {} serving with engine {} on {} thread{} (Linux {})", ECO_VERSION, engine->name, threads,
@@ -171,6 +201,10 @@ Result<int> serve(const ServeConfig& cfg) {
     });
   }
 
+  systemd::notify(fmt::format("READY=1\nSTATUS=serving with engine {} on {} thread(s)", engine->name, threads));
+  const uint64_t watchdog_ns = systemd::watchdog_ping_interval_ns();
+  uint64_t next_watchdog = watchdog_ns ? now_ns() + watchdog_ns : 0;
+
   int exit_code = 0;
   int signals_seen = 0;
   uint64_t drain_deadline = 0;
@@ -179,6 +213,15 @@ Result<int> serve(const ServeConfig& cfg) {
     if (drain_deadline) {
       uint64_t now = now_ns();
       timeout = drain_deadline > now ? int((drain_deadline - now) / 1'000'000 + 1) : 0;
+    }
+    if (next_watchdog) {
+      uint64_t now = now_ns();
+      if (now >= next_watchdog) {
+        systemd::notify("WATCHDOG=1");
+        next_watchdog = now + watchdog_ns;
+      }
+      int until = int((next_watchdog - now) / 1'000'000 + 1);
+      timeout = timeout < 0 ? until : std::min(timeout, until);
     }
     pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {done.get(), POLLIN, 0}};
     int n = ::poll(fds, 2, timeout);
@@ -207,6 +250,7 @@ Result<int> serve(const ServeConfig& cfg) {
           uint64_t active = sum(loops, &session::Counters::active);
           log::info("{}: no longer accepting; draining {} connection{} (up to {:g} s)", name, active,
                     active == 1 ? "" : "s", cfg.drain_timeout_s);
+          systemd::notify("STOPPING=1");
           set_phase(loops, engine::Phase::drain);
           drain_deadline = now_ns() + uint64_t(std::llround(cfg.drain_timeout_s * 1e9));
         } else {

@@ -1,15 +1,23 @@
-#include "engine/engine.h"
-
 #include <fmt/format.h>
+
+#include "engine/engine.h"
+#include "engine/uring_probe.h"
 
 namespace eco::engine {
 
-std::vector<std::string> engine_names() { return {"auto", "epoll"}; }
+std::vector<std::string> engine_names() { return {"auto", "epoll"}; }  // uring: added once it passes the suite
 
 Result<Engine> choose(const std::string& requested, std::string& note) {
   note.clear();
-  if (requested == "epoll" || requested == "auto") return Engine{"epoll", &run_epoll};
-  return Error{fmt::format("unknown engine '{}' (choose auto or epoll)", requested)};
+  if (requested == "epoll") return Engine{"epoll", &run_epoll};
+  if (requested == "uring" || requested == "auto") {
+    const UringFeatures& f = uring_features();
+    if (f.available) return Engine{"uring", &run_uring};
+    if (requested == "uring") return Error{fmt::format("cannot use --engine uring: {}", f.reason)};
+    note = fmt::format("io_uring unavailable ({}); using the epoll engine", f.reason);
+    return Engine{"epoll", &run_epoll};
+  }
+  return Error{fmt::format("unknown engine '{}' (choose auto, uring or epoll)", requested)};
 }
 
 }  // namespace eco::engine

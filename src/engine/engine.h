@@ -57,6 +57,8 @@ struct Engine {
 
 // The epoll engine: always available.
 Status run_epoll(LoopContext& ctx);
+// The io_uring engine (uring.cpp); choose() offers it only when the probe passes.
+Status run_uring(LoopContext& ctx);
 
 // Picks an engine for `requested` ("auto", "epoll", "uring"). For "auto" a missing
 // feature means a fallback, with `note` saying why; for a named engine it is an error.

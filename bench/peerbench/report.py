@@ -80,9 +80,11 @@ def summarize(runs, servers, scenarios):
             bad = [r for r in rs if not r['ok']]
             s = dict(reps=len(rs), failed=len(bad), failures=[r.get('failure', '?') for r in bad])
             if sc.get('idle'):
-                for k in ('bytes_per_conn_connected', 'bytes_per_conn_idle', 'base_kib', 'idle_kib', 'conns',
+                for k in ('bytes_per_conn_connected', 'bytes_per_conn_idle', 'base_kib', 'idle_kib',
                           'server_procs'):
                     s[k] = median([r.get(k) for r in good])
+                s['conns'] = median([r.get('conns') for r in rs])
+                s['asked'] = median([r.get('asked') for r in rs])
             else:
                 rt = [r['bench']['rt_per_s'] for r in good]
                 s['rt_per_s'] = median(rt)
@@ -157,6 +159,8 @@ def markdown(info, a, servers, unavailable, scenarios, summary, skipped_cells):
                 if not s:
                     continue
                 res = 'ok' if not s['failed'] else 'FAILED: ' + '; '.join(s['failures'])[:150]
+                if s['conns'] is not None and s['asked'] and s['conns'] < s['asked'] and srv.note:
+                    res += f' (fewer connections: {srv.note})'
                 L.append(f"| {srv.row} | {fmt_num(s['conns'])} | {fmt_num(s['base_kib'] and s['base_kib'] / 1024, 1)} MiB"
                          f" | {fmt_num(s['bytes_per_conn_connected'])} B | {fmt_num(s['bytes_per_conn_idle'])} B | {res} |")
         else:

@@ -195,11 +195,11 @@ def echo_once(socks, size=64, timeout=60):
 
 def run_idle(a, srv, sc):
     n = sc['idle'] if not a.quick else min(sc['idle'], 1000)
-    n = min(n, a.idle_conns) if a.idle_conns else n
+    asked = n = min(n, a.idle_conns) if a.idle_conns else n
     if srv.idle_cap:
         n = min(n, srv.idle_cap)
     port = pick_port()
-    rec = dict(server=srv.key, scenario=sc['id'], ok=False, conns=n)
+    rec = dict(server=srv.key, scenario=sc['id'], ok=False, conns=n, asked=asked)
     try:
         proc = start_server(a, srv, port, False)
     except RuntimeError as e:

@@ -1,6 +1,7 @@
 """The servers under test (eco's engines and the peers) and their start, readiness and stop."""
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -60,7 +61,13 @@ def define_servers(a):
     path, why = binary('asio_echo')
     defs.append(('asio', 'Asio (standalone)', lambda p, t, u, x=path: [x, str(p), str(t)], True, {}, why))
     path, why = binary('go_net')
-    defs.append(('go', 'Go net', lambda p, t, u, x=path: [x, str(p), str(t)], True, {}, why))
+    # io.Copy(c, c) between TCP connections splices through a pipe pair per
+    # connection: 3 descriptors each, so the descriptor limit caps its idle count.
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    defs.append(('go', 'Go net', lambda p, t, u, x=path: [x, str(p), str(t)], True,
+                 dict(idle_cap=nofile // 3 - 100,
+                      note=f'io.Copy splices through a pipe pair per connection (3 descriptors each; limit here {nofile})'),
+                 why))
     path, why = binary('tokio_echo')
     defs.append(('tokio', 'Rust tokio', lambda p, t, u, x=path: [x, str(p), str(t)], True, {}, why))
     pyok = shutil.which(py) is not None

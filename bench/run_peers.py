@@ -49,7 +49,7 @@ def parse_args():
     p.add_argument('--quick', action='store_true',
                    help='smoke run: 4 scenarios, 1 repetition, short runs, 1,000 idle connections')
     p.add_argument('--reps', type=int, help='repetitions per cell (default 3; --quick 1)')
-    p.add_argument('--duration', type=float, help='measured seconds per run (default 2; --quick 0.5)')
+    p.add_argument('--duration', type=float, help='measured seconds per run (default 1.5; --quick 0.5)')
     p.add_argument('--warmup', type=float, help='warm-up seconds per run (default 0.5; --quick 0.2)')
     p.add_argument('--scenarios', help='comma list of scenario ids: ' + ','.join(s['id'] for s in SCENARIOS))
     p.add_argument('--only', help='comma list of servers: eco-epoll,eco-uring,tight-c,asio,go,tokio,asyncio,'
@@ -70,7 +70,7 @@ def parse_args():
     p.add_argument('--list', action='store_true', help='print servers and scenarios, run nothing')
     a = p.parse_args()
     a.reps = a.reps or (1 if a.quick else 3)
-    a.duration = a.duration or (0.5 if a.quick else 2.0)
+    a.duration = a.duration or (0.5 if a.quick else 1.5)
     a.warmup = a.warmup if a.warmup is not None else (0.2 if a.quick else 0.5)
     a.only = set(a.only.split(',')) if a.only else None
     a.engine_candidates = [e for e in a.engines.split(',') if e]
@@ -153,7 +153,7 @@ def main():
     info = machine_info(a)
     load_runs = sum(1 for sc, _ in plan if not sc.get('idle')) * a.reps
     idle_runs = sum(1 for sc, _ in plan if sc.get('idle'))
-    est = load_runs * (a.warmup + a.duration + 0.6) + idle_runs * 4
+    est = load_runs * (a.warmup + a.duration + 0.6) + idle_runs * (3 if a.quick else 10)
     log(f'run-peers: {len(servers)} servers, {len(scen)} scenarios, {load_runs} load runs + {idle_runs} idle runs, '
         f'about {est / 60:.1f} min')
 

@@ -67,6 +67,8 @@ def parse_args():
                    help='most idle connections against socat (a process each)')
     p.add_argument('--out-md', default=str(REPO / 'docs' / 'peers.md'))
     p.add_argument('--out-json', help='default docs/results/peers.json (--quick: peers-quick.json)')
+    p.add_argument('--keep-histograms', action='store_true',
+                   help="keep each run's HdrHistogram (base64) in the JSON (for `eco bench merge`)")
     p.add_argument('--list', action='store_true', help='print servers and scenarios, run nothing')
     a = p.parse_args()
     a.reps = a.reps or (1 if a.quick else 3)

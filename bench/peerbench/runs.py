@@ -86,6 +86,8 @@ def run_load(a, srv, sc):
                 res, _ = json.JSONDecoder().raw_decode(text[text.index('{'):])
             except ValueError:
                 pass
+        if res is not None and not a.keep_histograms:
+            res.pop('histogram', None)  # ~3 KB each; the percentiles are kept
         rec['bench'] = res
         if s0 and s1 and res:
             dt = s1['t'] - s0['t']

@@ -32,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+from peerbench.chart import write_chart
 from peerbench.common import REPO, log
 from peerbench.report import fmt_lat, fmt_num, machine_info, markdown, summarize, write_markdown
 from peerbench.runs import QUICK_SCENARIOS, SCENARIOS, run_idle, run_load
@@ -67,6 +68,7 @@ def parse_args():
                    help='most idle connections against socat (a process each)')
     p.add_argument('--out-md', default=str(REPO / 'docs' / 'peers.md'))
     p.add_argument('--out-json', help='default docs/results/peers.json (--quick: peers-quick.json)')
+    p.add_argument('--out-png', help='chart; default docs/peers.png (--quick: docs/results/peers-quick.png)')
     p.add_argument('--keep-histograms', action='store_true',
                    help="keep each run's HdrHistogram (base64) in the JSON (for `eco bench merge`)")
     p.add_argument('--list', action='store_true', help='print servers and scenarios, run nothing')
@@ -79,6 +81,7 @@ def parse_args():
     ncpu = len(parse_cpus(a.server_cpus))
     a.threads = a.threads or ncpu
     a.out_json = a.out_json or str(REPO / 'docs' / 'results' / ('peers-quick.json' if a.quick else 'peers.json'))
+    a.out_png = a.out_png or str(REPO / 'docs' / ('results/peers-quick.png' if a.quick else 'peers.png'))
     return a
 
 
@@ -186,6 +189,14 @@ def main():
     info['harness_s'] = round(time.monotonic() - t_start, 1)
     summary = summarize(runs, servers, scen)
     section = markdown(info, a, servers, unavailable, scen, summary, skipped_cells)
+    Path(a.out_png).parent.mkdir(parents=True, exist_ok=True)
+    kind = 'smoke run (--quick), not a result' if a.quick else f"{info['date']}, median of {a.reps}"
+    why_not = write_chart(a.out_png, servers, scen, summary, f'Echo servers relative to eco: {kind}')
+    if why_not:
+        log(f'run-peers: no chart: {why_not}')
+    else:
+        rel = os.path.relpath(Path(a.out_png).resolve(), Path(a.out_md).resolve().parent)
+        section = f'![round trips/s relative to eco, per scenario]({rel})\n\n' + section
     write_markdown(a.out_md, section)
     Path(a.out_json).parent.mkdir(parents=True, exist_ok=True)
     with open(a.out_json, 'w') as f:

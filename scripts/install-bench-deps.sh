@@ -11,6 +11,7 @@ packages=(
   libasio-dev g++                  # standalone Asio peer
   socat                            # socat fork peer
   util-linux                       # taskset
+  gnuplot-nox                      # the chart (docs/peers.png)
 )
 # Node.js: any installed `node` will do (Debian's nodejs or a vendor build).
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

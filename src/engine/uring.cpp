@@ -476,6 +476,8 @@ void UringLoop::on_recv(uint32_t slot, int res, unsigned flags) {
   } else if (res == -ENOBUFS) {
     // Every ring buffer is in use: the bytes wait in the socket; retry once some return.
     if (!c.closing && !c.starved) {
+      if (starved_head_ == starved_.size())
+        log::debug("loop {}: receive buffers exhausted; connections take turns until they return", ctx_.index);
       c.starved = true;
       starved_.push_back(uint64_t(c.gen) << 32 | slot);
     }

@@ -1,0 +1,103 @@
+// Edges only the io_uring engine has: running out of provided receive buffers, and
+// falling back to epoll when io_uring cannot be used.
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "engine/uring_probe.h"
+#include "harness.h"
+
+namespace eco::itest {
+namespace {
+
+// Sets an environment variable for the servers and clients this test spawns.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+// 32 clients send at once through a ring of four 512-byte buffers: the ring runs dry
+// again and again (receives end with ENOBUFS), and every byte must still come back,
+// in order, to the right client, with no connection left stalled.
+TEST(UringEdges, BurstExhaustingATinyBufferRingLosesNoByte) {
+  if (!engine::uring_features().available)
+    GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
+  raise_fd_limit();
+  Server srv({.engine = "uring",
+              .extra = {"--threads", "1", "--log-level", "debug", "--uring-buf-ring-entries", "4",
+                        "--uring-buf-size", "512"}});
+  ASSERT_TRUE(srv.start());
+
+  constexpr int kClients = 32;
+  constexpr size_t kBytes = 256 * 1024;
+  std::vector<Fd> fds;
+  for (int i = 0; i < kClients; ++i) {
+    fds.push_back(tcp_connect("127.0.0.1", srv.port()));
+    ASSERT_TRUE(fds.back().valid()) << "client " << i;
+  }
+  std::vector<std::string> sent(kClients), got(kClients);
+  std::vector<int> clean(kClients, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    sent[i] = random_bytes(kBytes, uint32_t(1000 + i));
+    threads.emplace_back([&, i] {
+      bool eof = false;
+      got[i] = echo_roundtrip(fds[i].get(), sent[i], 30000, eof);
+      clean[i] = eof;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_TRUE(clean[i]) << "client " << i << ": no clean close after " << got[i].size() << " bytes";
+    ASSERT_EQ(got[i].size(), sent[i].size()) << "client " << i;
+    EXPECT_TRUE(got[i] == sent[i]) << "client " << i << ": echo differs";
+  }
+  // The test must really have run the ring dry, or it proves nothing.
+  EXPECT_TRUE(srv.wait_log("receive buffers exhausted", 2000)) << srv.log();
+  EXPECT_TRUE(srv.stop());
+}
+
+// With io_uring unavailable (simulated), auto falls back to epoll with one line that
+// says why, and still echoes.
+TEST(UringEdges, AutoFallsBackToEpollWithOneLineSayingWhy) {
+  ScopedEnv env("ECO_DISABLE_URING", "1");
+  Server srv({.engine = "auto"});
+  ASSERT_TRUE(srv.start());
+  Fd fd = tcp_connect("127.0.0.1", srv.port());
+  ASSERT_TRUE(fd.valid());
+  EXPECT_TRUE(echo_once(fd.get(), "fallback"));
+  EXPECT_EQ(srv.count_in_log("io_uring unavailable (disabled by ECO_DISABLE_URING); using the epoll engine"), 1u)
+      << srv.log();
+  EXPECT_EQ(srv.count_in_log("io_uring unavailable"), 1u) << srv.log();
+  EXPECT_TRUE(srv.wait_log("serving with engine epoll", 1000)) << srv.log();
+  fd.reset();
+  EXPECT_TRUE(srv.stop());
+}
+
+// Forcing the engine where it cannot work is a usage error: exit 2, one clear line.
+TEST(UringEdges, ForcedUringWhereUnavailableExitsTwo) {
+  ScopedEnv env("ECO_DISABLE_URING", "1");
+  RunResult r = run_eco({"serve", "--engine", "uring", "--listen", "127.0.0.1:0"}, {}, 10000);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("eco: cannot use --engine uring: disabled by ECO_DISABLE_URING"), std::string::npos)
+      << r.err;
+}
+
+// Where io_uring works, auto picks it.
+TEST(UringEdges, AutoPicksUringWhenAvailable) {
+  if (!engine::uring_features().available)
+    GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
+  Server srv({.engine = "auto"});
+  ASSERT_TRUE(srv.start());
+  EXPECT_TRUE(srv.wait_log("serving with engine uring", 1000)) << srv.log();
+  EXPECT_TRUE(srv.stop());
+}
+
+}  // namespace
+}  // namespace eco::itest

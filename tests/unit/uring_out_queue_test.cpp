@@ -42,9 +42,10 @@ TEST(UringOutQueue, FrontStaysPutWhileTheBackFills) {
   uint32_t in_flight_len = q.front_len();
   q.append("ABCDEFGHI", 9);  // fills exactly to capacity, wrapping
   EXPECT_EQ(q.front(), in_flight);
-  EXPECT_EQ(std::string(in_flight, in_flight_len), "3456789ABCDEF");
+  EXPECT_EQ(std::string(in_flight, in_flight_len), "3456789");  // unchanged under the send
   q.consumed(in_flight_len);
-  EXPECT_EQ(drain_front(q, 100), "GHI");
+  EXPECT_EQ(drain_front(q, 100), "ABCDEF");  // up to the end of the storage
+  EXPECT_EQ(drain_front(q, 100), "GHI");     // then from its start
   EXPECT_EQ(q.pending(), 0u);
 }
 

@@ -145,7 +145,9 @@ def markdown(info, a, servers, unavailable, scenarios, summary, skipped_cells):
     L.append('Columns: rt/s = verified round trips per second; ×eco = rt/s relative to the eco row the ratios '
              'use (io_uring if available, else epoll); srv µs/rt = server CPU (user+kernel, whole process tree) '
              'per round trip; ×eco CPU = that relative to eco (lower is better); machine µs/rt = busy time of all '
-             'CPUs per round trip (client included); user = user-space share of server CPU; RSS = server '
+             'CPUs per round trip (client included); srv busy = server CPU time over wall time (100% = one '
+             'core saturated: the server is the bottleneck; well below = the generator or the kernel is); '
+             'user = user-space share of server CPU; RSS = server '
              'resident memory at the end of the window. A run with any error shows FAILED and no speed.')
     L.append('')
     for sc in scenarios:
@@ -166,14 +168,14 @@ def markdown(info, a, servers, unavailable, scenarios, summary, skipped_cells):
         else:
             ref_srv, ref = reference(summary, sc['id'], servers)
             L.append('| server | rt/s | ×eco | MB/s | p50 µs | p99 µs | p99.9 µs | srv µs/rt | ×eco CPU '
-                     '| machine µs/rt | user | RSS MiB | result |')
-            L.append('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+                     '| machine µs/rt | srv busy | user | RSS MiB | result |')
+            L.append('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
             for srv in servers:
                 s = summary.get((sc['id'], srv.key))
                 if not s:
                     continue
                 if s['failed']:
-                    L.append(f"| {srv.row} | FAILED | | | | | | | | | | | {s['failed']}/{s['reps']} runs failed: "
+                    L.append(f"| {srv.row} | FAILED | | | | | | | | | | | | {s['failed']}/{s['reps']} runs failed: "
                              f"{'; '.join(sorted(set(s['failures'])))[:200]} |")
                     continue
                 spread = f" ±{s['spread'] * 100:.0f}%" if s.get('spread') is not None else ''
@@ -181,11 +183,12 @@ def markdown(info, a, servers, unavailable, scenarios, summary, skipped_cells):
                 cratio = f"{s['server_cpu_us_per_rt'] / ref['server_cpu_us_per_rt']:.2f}" \
                     if ref and ref.get('server_cpu_us_per_rt') and s.get('server_cpu_us_per_rt') else '—'
                 note = 'ok' + (' (rate shortfall: could not hold the asked rate)' if s.get('rate_shortfall') else '')
+                busy = f"{s['server_cpu_share'] * 100:.0f}%" if s.get('server_cpu_share') is not None else '—'
                 user = f"{s['server_user_share'] * 100:.0f}%" if s.get('server_user_share') is not None else '—'
                 L.append(f"| {srv.row} | {fmt_num(s['rt_per_s'])}{spread} | {ratio} | {fmt_num(s['mb_per_s'], 1)} | "
                          f"{fmt_lat(s['p50'])} | {fmt_lat(s['p99'])} | {fmt_lat(s['p99.9'])} | "
                          f"{fmt_num(s['server_cpu_us_per_rt'], 2)} | {cratio} | {fmt_num(s['machine_cpu_us_per_rt'], 2)} | "
-                         f"{user} | {fmt_num(s['rss_kib'] and s['rss_kib'] / 1024, 1)} | {note} |")
+                         f"{busy} | {user} | {fmt_num(s['rss_kib'] and s['rss_kib'] / 1024, 1)} | {note} |")
         skipped = skipped_cells.get(sc['id'])
         if skipped:
             L.append('')

@@ -30,6 +30,17 @@ SCENARIOS = [
 QUICK_SCENARIOS = ['1x64', '50x64', 'udp64', 'idle']
 
 
+def start_fresh(a, srv, udp):
+    """A new server on a free port; a second try on another port, since a
+    port found free can be taken before the server binds it."""
+    try:
+        port = pick_port()
+        return start_server(a, srv, port, udp), port
+    except RuntimeError:
+        port = pick_port()
+        return start_server(a, srv, port, udp), port
+
+
 def bench_argv(a, sc, port):
     argv = ['taskset', '-c', a.client_cpus, a.eco, 'bench', f'127.0.0.1:{port}',
             '--conns', str(sc['conns']), '--depth', str(sc.get('depth', 1)), '--size', str(sc['size']),
@@ -45,10 +56,9 @@ def bench_argv(a, sc, port):
 def run_load(a, srv, sc):
     """One server, one scenario, one repetition: start, load, sample, stop."""
     udp = bool(sc.get('udp'))
-    port = pick_port()
     rec = dict(server=srv.key, scenario=sc['id'], ok=False)
     try:
-        proc = start_server(a, srv, port, udp)
+        proc, port = start_fresh(a, srv, udp)
     except RuntimeError as e:
         rec['failure'] = str(e)
         return rec
@@ -200,10 +210,9 @@ def run_idle(a, srv, sc):
     asked = n = min(n, a.idle_conns) if a.idle_conns else n
     if srv.idle_cap:
         n = min(n, srv.idle_cap)
-    port = pick_port()
     rec = dict(server=srv.key, scenario=sc['id'], ok=False, conns=n, asked=asked)
     try:
-        proc = start_server(a, srv, port, False)
+        proc, port = start_fresh(a, srv, False)
     except RuntimeError as e:
         rec['failure'] = str(e)
         return rec

@@ -93,7 +93,7 @@ def summarize(runs, servers, scenarios):
                 for p in ('p50', 'p99', 'p99.9'):
                     s[p] = median([r['bench'].get('latency_us', {}).get(p) for r in good])
                 for k in ('server_cpu_us_per_rt', 'machine_cpu_us_per_rt', 'server_user_share', 'rss_kib',
-                          'server_cpu_share'):
+                          'server_cpu_share', 'other_cores'):
                     s[k] = median([r.get(k) for r in good])
                 s['rate_shortfall'] = any(r['bench'].get('rate_shortfall') for r in good)
             out[(sc['id'], srv.key)] = s
@@ -137,6 +137,12 @@ def markdown(info, a, servers, unavailable, scenarios, summary, skipped_cells):
     L.append(f'- Server pinned to CPU {a.server_cpus}, eco bench ({a.client_threads} thread) and the harness to CPU '
              f'{a.client_cpus}; warm-up {a.warmup} s, measured {a.duration} s per run; figures are medians over '
              f'{a.reps} run(s), ± is (max−min)/median of rt/s.')
+    others = [x.get('other_cores') for x in summary.values() if x.get('other_cores') is not None]
+    if others:
+        o = median(others)
+        L.append(f'- Quiet machine? Other processes kept a median of {o:.2f} CPU cores busy during the measured '
+                 f'windows (max {max(others):.2f})' + ('.' if o < 0.1 else ': **not a quiet run**, the figures '
+                                                      'carry that noise.'))
     v = info['versions']
     L.append('- Versions: ' + '; '.join(f'{k} `{v[k]}`' for k in v if v[k]))
     if unavailable:
@@ -147,7 +153,9 @@ def markdown(info, a, servers, unavailable, scenarios, summary, skipped_cells):
              'per round trip; ×eco CPU = that relative to eco (lower is better); machine µs/rt = busy time of all '
              'CPUs per round trip (client included); srv busy = server CPU time over wall time (100% = one '
              'core saturated: the server is the bottleneck; well below = the generator or the kernel is); '
-             'user = user-space share of server CPU; RSS = server '
+             'user = user-space share of server CPU; other = CPU cores busy with anything but the server, '
+             'eco bench and this harness during the window (well above 0: the machine was not quiet, and '
+             'the row is noise); RSS = server '
              'resident memory at the end of the window. A run with any error shows FAILED and no speed.')
     L.append('')
     for sc in scenarios:
@@ -168,14 +176,14 @@ def markdown(info, a, servers, unavailable, scenarios, summary, skipped_cells):
         else:
             ref_srv, ref = reference(summary, sc['id'], servers)
             L.append('| server | rt/s | ×eco | MB/s | p50 µs | p99 µs | p99.9 µs | srv µs/rt | ×eco CPU '
-                     '| machine µs/rt | srv busy | user | RSS MiB | result |')
-            L.append('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+                     '| machine µs/rt | srv busy | user | other | RSS MiB | result |')
+            L.append('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
             for srv in servers:
                 s = summary.get((sc['id'], srv.key))
                 if not s:
                     continue
                 if s['failed']:
-                    L.append(f"| {srv.row} | FAILED | | | | | | | | | | | | {s['failed']}/{s['reps']} runs failed: "
+                    L.append(f"| {srv.row} | FAILED | | | | | | | | | | | | | {s['failed']}/{s['reps']} runs failed: "
                              f"{'; '.join(sorted(set(s['failures'])))[:200]} |")
                     continue
                 spread = f" ±{s['spread'] * 100:.0f}%" if s.get('spread') is not None else ''
@@ -183,12 +191,13 @@ def markdown(info, a, servers, unavailable, scenarios, summary, skipped_cells):
                 cratio = f"{s['server_cpu_us_per_rt'] / ref['server_cpu_us_per_rt']:.2f}" \
                     if ref and ref.get('server_cpu_us_per_rt') and s.get('server_cpu_us_per_rt') else '—'
                 note = 'ok' + (' (rate shortfall: could not hold the asked rate)' if s.get('rate_shortfall') else '')
+                other = f"{s['other_cores']:.2f}" if s.get('other_cores') is not None else '—'
                 busy = f"{s['server_cpu_share'] * 100:.0f}%" if s.get('server_cpu_share') is not None else '—'
                 user = f"{s['server_user_share'] * 100:.0f}%" if s.get('server_user_share') is not None else '—'
                 L.append(f"| {srv.row} | {fmt_num(s['rt_per_s'])}{spread} | {ratio} | {fmt_num(s['mb_per_s'], 1)} | "
                          f"{fmt_lat(s['p50'])} | {fmt_lat(s['p99'])} | {fmt_lat(s['p99.9'])} | "
                          f"{fmt_num(s['server_cpu_us_per_rt'], 2)} | {cratio} | {fmt_num(s['machine_cpu_us_per_rt'], 2)} | "
-                         f"{busy} | {user} | {fmt_num(s['rss_kib'] and s['rss_kib'] / 1024, 1)} | {note} |")
+                         f"{busy} | {user} | {other} | {fmt_num(s['rss_kib'] and s['rss_kib'] / 1024, 1)} | {note} |")
         skipped = skipped_cells.get(sc['id'])
         if skipped:
             L.append('')

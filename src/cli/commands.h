@@ -14,6 +14,8 @@ struct Command {
 
 Command add_serve(CLI::App& app);
 Command add_send(CLI::App& app);
+Command add_bench(CLI::App& app);
+Command add_ping(CLI::App& app);
 
 // Prints "eco: <message>" on stderr and returns `code`.
 int fail(int code, const std::string& message);

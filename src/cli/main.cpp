@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok; 1 echo differed or runtime failure; 2 bad usage or cannot listen;\n"
       "3 cannot connect, reset or timed out.\nRun 'eco SUBCOMMAND --help' for a subcommand's flags.");
 
-  std::vector<cli::Command> commands{cli::add_serve(app), cli::add_send(app)};
+  std::vector<cli::Command> commands{cli::add_serve(app), cli::add_send(app), cli::add_ping(app), cli::add_bench(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

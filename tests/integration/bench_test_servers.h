@@ -1,0 +1,52 @@
+#pragma once
+// Misbehaving echo servers that run inside the test process (one thread per
+// connection), so bench's measurements can be checked against a known truth:
+// a fixed delay, one stall, a flipped byte, resets, silence.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "util/fd.h"
+
+namespace eco::itest {
+
+enum class Misbehavior {
+  delay,       // every echo leaves `delay_ms` after its bytes arrived
+  stall_once,  // echoes at once, except that nothing is echoed for 1 s, 1.5 s after the first accept
+  flip,        // every 20th read has its first byte flipped
+  reset,       // echoes 5 reads, then resets the connection (RST)
+  blackhole,   // reads and never answers
+};
+
+class TestEchoServer {
+ public:
+  explicit TestEchoServer(Misbehavior how, int delay_ms = 20);
+  ~TestEchoServer();  // stops and joins every thread
+  TestEchoServer(const TestEchoServer&) = delete;
+  TestEchoServer& operator=(const TestEchoServer&) = delete;
+
+  bool ok() const { return listener_.valid(); }
+  uint16_t port() const { return port_; }
+  std::string address() const;
+  uint64_t accepted() const { return accepted_.load(); }
+
+ private:
+  void accept_loop();
+  void serve(Fd conn);
+
+  Misbehavior how_;
+  int delay_ms_;
+  Fd listener_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> accepted_{0};
+  std::atomic<uint64_t> stall_from_ns_{0};
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+}  // namespace eco::itest

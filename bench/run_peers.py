@@ -25,6 +25,7 @@ Method, in short (docs/peers.md has the long version):
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -55,8 +56,9 @@ def parse_args():
     p.add_argument('--scenarios', help='comma list of scenario ids: ' + ','.join(s['id'] for s in SCENARIOS))
     p.add_argument('--only', help='comma list of servers: eco-epoll,eco-uring,tight-c,asio,go,tokio,asyncio,'
                                   'uvloop,node,socat,py-oneclient')
-    p.add_argument('--engines', default='epoll,uring',
-                   help='eco engines to try; each one `eco serve --engine X` accepts becomes a row')
+    p.add_argument('--engines',
+                   help='eco engines to try (default: those `eco --version` lists, else epoll,uring); '
+                        'each one `eco serve --engine X` accepts becomes a row')
     p.add_argument('--server-cpus', default='1', help='CPU list for the server (taskset -c)')
     p.add_argument('--client-cpus', default='0', help='CPU list for eco bench and this harness')
     p.add_argument('--threads', type=int,
@@ -77,7 +79,6 @@ def parse_args():
     a.duration = a.duration or (0.5 if a.quick else 1.5)
     a.warmup = a.warmup if a.warmup is not None else (0.2 if a.quick else 0.5)
     a.only = set(a.only.split(',')) if a.only else None
-    a.engine_candidates = [e for e in a.engines.split(',') if e]
     ncpu = len(parse_cpus(a.server_cpus))
     a.threads = a.threads or ncpu
     a.out_json = a.out_json or str(REPO / 'docs' / 'results' / ('peers-quick.json' if a.quick else 'peers.json'))
@@ -127,6 +128,12 @@ def main():
     elif a.quick:
         scen = [s for s in SCENARIOS if s['id'] in QUICK_SCENARIOS]
 
+    if a.engines:
+        a.engine_candidates = [e for e in a.engines.split(',') if e]
+    else:  # `eco --version` says e.g. "eco 0.1.0 (engines: epoll, uring; Linux ...)"
+        m = re.search(r'engines: ([\w, ]+)', subprocess.run([a.eco, '--version'], capture_output=True,
+                                                             text=True).stdout)
+        a.engine_candidates = [e.strip() for e in m.group(1).split(',')] if m else ['epoll', 'uring']
     if a.only is None or any(n.startswith('eco-') for n in a.only):
         a.engines = probe_engines(a)
     else:

@@ -139,3 +139,27 @@ TEST(HdrJava, ProcessorReadsEcoLogAndAgreesWithEcoSummary) {
   // And the stall is visible to both: p99.99 and max land on the 1.5 s sample.
   EXPECT_NEAR(j.max, 1.5e6, 1.5e6 * 0.001);
 }
+
+TEST(HdrJava, EcoBenchHistFileAgreesWithItsJson) {
+  eco::itest::ServerOptions so;
+  eco::itest::Server server(so);
+  ASSERT_TRUE(server.start());
+  TempDir dir;
+  std::string log = dir.file("bench.hlog");
+  auto run = eco::itest::run_eco({"bench", eco::itest::hostport("127.0.0.1", server.port()), "--conns", "4",
+                                  "--duration", "1s", "--warmup", "500ms", "--threads", "2", "--quiet", "--json",
+                                  "--hist", log},
+                                 {}, 30'000);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto result = from_json(run.out);
+  ASSERT_TRUE(result.ok()) << result.error().message << "\n" << run.out;
+  ASSERT_GT(result->round_trips, 0u);
+
+  JavaTotals j;
+  ASSERT_TRUE(run_processor(dir, log, j));
+  // The log's intervals together hold exactly the run's samples, so HdrHistogram's
+  // tools report what eco reported.
+  expect_agree(j, *result);
+  EXPECT_EQ(j.count, result->round_trips);
+  EXPECT_TRUE(server.stop());
+}

@@ -18,9 +18,9 @@ namespace {
 
 Status check_compatible(const BenchResult& first, const BenchResult& r, size_t index) {
   auto refuse = [&](const char* what, const std::string& a, const std::string& b) {
-    return Error{fmt::format("cannot merge run {} with run 1: different {} ({} vs {}); merged runs must measure "
-                             "the same thing",
-                             index + 1, what, b, a)};
+    return Error{fmt::format("cannot merge run {} with run 1: {} differs (run 1: {}, run {}: {}); merged runs must "
+                             "measure the same thing",
+                             index + 1, what, a, index + 1, b)};
   };
   if (r.proto != first.proto) return refuse("proto", first.proto, r.proto);
   if (r.mode != first.mode) return refuse("mode", first.mode, r.mode);
@@ -28,7 +28,7 @@ Status check_compatible(const BenchResult& first, const BenchResult& r, size_t i
   // Open-loop latency counts from the intended send time, closed-loop from the actual
   // one: adding their histograms would mix two different quantities.
   if (r.rate.has_value() != first.rate.has_value()) {
-    return refuse("loop (open --rate vs closed)", first.rate ? "open" : "closed", r.rate ? "open" : "closed");
+    return refuse("loop", first.rate ? "open (--rate)" : "closed", r.rate ? "open (--rate)" : "closed");
   }
   if (r.histogram.significant_digits() != first.histogram.significant_digits()) {
     return refuse("histogram precision", std::to_string(first.histogram.significant_digits()),

@@ -247,17 +247,21 @@ std::string format_summary(const BenchResult& r) {
     out += '\n';
   };
   std::string loop = r.rate ? fmt::format("open loop at {:.0f}/s", *r.rate) : "closed loop";
-  line(fmt::format("{} {} {}: {} conns x depth {}, {} B messages, {} threads, {:.1f} s measured ({}){}", r.target,
-                   r.proto, r.mode, r.conns, r.depth, r.size, r.threads, r.elapsed_s, loop,
+  line(fmt::format("{} {} {}: {} conns x depth {}, {} B messages, {} thread{}, {:.1f} s measured ({}){}", r.target,
+                   r.proto, r.mode, r.conns, r.depth, r.size, r.threads, r.threads == 1 ? "" : "s", r.elapsed_s, loop,
                    r.hosts > 1 ? fmt::format(", {} hosts merged", r.hosts) : ""));
   line(fmt::format("  throughput  {:.0f} rt/s  {:.2f} MB/s  ({} round trips, {} bytes verified)", r.rt_per_s,
                    r.mb_per_s, r.round_trips, r.bytes));
   const LatencySummary& l = r.latency_us;
-  line(fmt::format("  latency     p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}", format_latency_us(l.p50),
-                   format_latency_us(l.p90), format_latency_us(l.p99), format_latency_us(l.p999),
-                   format_latency_us(l.p9999), format_latency_us(l.max)));
-  line(fmt::format("              min {}  mean {}  stddev {}", format_latency_us(l.min), format_latency_us(l.mean),
-                   format_latency_us(l.stddev)));
+  if (r.histogram.count() == 0) {
+    line("  latency     no round trips completed");
+  } else {
+    line(fmt::format("  latency     p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}", format_latency_us(l.p50),
+                     format_latency_us(l.p90), format_latency_us(l.p99), format_latency_us(l.p999),
+                     format_latency_us(l.p9999), format_latency_us(l.max)));
+    line(fmt::format("              min {}  mean {}  stddev {}", format_latency_us(l.min), format_latency_us(l.mean),
+                     format_latency_us(l.stddev)));
+  }
   const ErrorCounts& e = r.errors;
   if (e.total() == 0) {
     line("  errors      none");

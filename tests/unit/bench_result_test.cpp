@@ -248,6 +248,11 @@ TEST(BenchSummary, PicksUnitsPerValueAndListsErrors) {
   r.errors.mismatch = 1;
   s = format_summary(r);
   EXPECT_NE(s.find("1 mismatch, 3 reset"), std::string::npos) << s;
+  BenchResult empty;
+  empty.errors.refused = 4;
+  s = format_summary(empty);
+  EXPECT_NE(s.find("no round trips completed"), std::string::npos) << s;
+  EXPECT_NE(s.find("4 refused"), std::string::npos) << s;
 }
 
 TEST(HdrLog, LinesHaveHistogramLogWriterShape) {

@@ -12,9 +12,6 @@
 
 namespace eco::bench {
 
-// Connections per loopback source address before moving to the next one.
-inline constexpr uint32_t kConnsPerSource = 20000;
-
 // Starts a non-blocking TCP connect (EINPROGRESS is success); binds to `source`
 // first when given (port chosen at connect time, so ports are per 4-tuple).
 // On failure the Error's code is the errno.
@@ -23,8 +20,8 @@ Result<Fd> start_connect(const net::Address& target, const net::Address* source)
 // Whether the connect on `fd` succeeded (0) or the errno it failed with.
 int connect_result(int fd);
 
-// Source addresses for a loopback IPv4 target: 127.0.0.1 + index (index 0 means
-// "let the kernel choose"). Empty optional-like: ok=false for other targets.
+// Source addresses for a loopback IPv4 target: 127.0.0.1 + index (bench leaves index
+// 0 to the kernel). False for other targets.
 bool loopback_source(const net::Address& target, uint32_t index, net::Address& out);
 
 // Raises RLIMIT_NOFILE so `needed` descriptors fit; explains what to do when the

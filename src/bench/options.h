@@ -22,6 +22,7 @@ struct BenchOptions {
   double warmup_s = 1;
   double rate = 0;          // total messages/s over all connections; 0 = closed loop
   double connect_rate = 0;  // new connections/s while ramping up; 0 = as fast as possible
+  uint32_t conns_per_source = 20000;  // loopback: move to the next 127.0.0.x source after this many
   double timeout_s = 5;     // no progress on a connection with messages in flight for this long
   double grace_s = 2;       // after the run, how long in-flight echoes may still arrive
   bool verify = true;

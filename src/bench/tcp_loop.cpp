@@ -140,7 +140,7 @@ void TcpLoop::start_connect(uint32_t k, uint64_t now) {
   Conn& c = conns_[k];
   for (int attempt = 0; attempt < 8; ++attempt) {
     net::Address src;
-    uint32_t index = c.id / kConnsPerSource + source_shift_;
+    uint32_t index = c.id / o_.conns_per_source + source_shift_;
     bool bind_source = index > 0 && loopback_source(plan_.target, index, src);
     auto fd = bench::start_connect(plan_.target, bind_source ? &src : nullptr);
     if (!fd) {

@@ -49,6 +49,10 @@ Command add_bench(CLI::App& app) {
   sub->add_flag("--no-verify", a->no_verify, "Do not check echoed bytes (raw speed checks only)");
   sub->add_option("--connect-rate", a->o.connect_rate, "Open at most this many connections per second while ramping")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--conns-per-source", a->o.conns_per_source,
+                  "Loopback IPv4 targets: bind each further block of this many connections to the next source "
+                  "address (127.0.0.2, .3, ...), so more than one address's ~28,000 ports can be used")
+      ->default_str("20000")->check(CLI::Range(1u, 60000u));
   sub->add_option("--timeout", a->timeout, "A connection with messages in flight and no progress this long is a "
                                            "timeout (UDP: a datagram after min(this, 1 s))")
       ->default_str("5s")->check(duration_validator());

@@ -3,6 +3,7 @@
 // percentiles, error counts, exit codes and run time must reflect that behaviour.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,16 @@ TEST(BenchAccuracy, SilentServerTimesOutWithinGrace) {
   EXPECT_EQ(b.result.round_trips, 0u);
   EXPECT_EQ(b.result.errors.timeout, 3u) << b.run.out;  // one message in flight per connection
   EXPECT_LT(b.wall_s, 1 + 2 + 1.5);
+}
+
+TEST(BenchAccuracy, ConnectionsSpreadOverLoopbackSources) {
+  // What lets one machine open more connections than one source address has ports.
+  TestEchoServer srv(Misbehavior::none);
+  ASSERT_TRUE(srv.ok());
+  auto b = run_bench({srv.address(), "--conns", "30", "--conns-per-source", "10", "--duration", "0.5s", "--warmup", "0.2s"});
+  EXPECT_PARSED(b);
+  EXPECT_EQ(b.run.exit_code, 0) << b.run.err;
+  EXPECT_EQ(srv.sources(), (std::set<std::string>{"127.0.0.1", "127.0.0.2", "127.0.0.3"}));
 }
 
 TEST(BenchAccuracy, NothingListeningExitsThree) {

@@ -58,17 +58,26 @@ TestEchoServer::~TestEchoServer() {
   for (auto& t : threads_) t.join();
 }
 
+std::set<std::string> TestEchoServer::sources() {
+  std::lock_guard lock(mu_);
+  return sources_;
+}
+
 std::string TestEchoServer::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
 void TestEchoServer::accept_loop() {
   while (!stop_.load()) {
     pollfd p{listener_.get(), POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) continue;
-    int c = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int c = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (c < 0) continue;
+    std::string from = net::Address::from(reinterpret_cast<sockaddr*>(&peer), len).to_string();
     if (accepted_.fetch_add(1) == 0) stall_from_ns_.store(now_ns() + 1'500'000'000);
     (void)net::set_nodelay(c);
     std::lock_guard lock(mu_);
+    sources_.insert(from.substr(0, from.rfind(':')));
     threads_.emplace_back([this, c] { serve(Fd(c)); });
   }
 }
@@ -85,6 +94,8 @@ void TestEchoServer::serve(Fd conn) {
     const uint64_t arrived = now_ns();
     ++reads;
     switch (how_) {
+      case Misbehavior::none:
+        break;
       case Misbehavior::delay:
         sleep_until_ns(arrived + uint64_t(delay_ms_) * 1'000'000, stop_);
         break;

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -14,6 +16,7 @@
 namespace eco::itest {
 
 enum class Misbehavior {
+  none,        // a plain echo
   delay,       // every echo leaves `delay_ms` after its bytes arrived
   stall_once,  // echoes at once, except that nothing is echoed for 1 s, 1.5 s after the first accept
   flip,        // every 20th read has its first byte flipped
@@ -32,6 +35,8 @@ class TestEchoServer {
   uint16_t port() const { return port_; }
   std::string address() const;
   uint64_t accepted() const { return accepted_.load(); }
+  // Distinct client IP addresses seen (as "127.0.0.2").
+  std::set<std::string> sources();
 
  private:
   void accept_loop();
@@ -46,6 +51,7 @@ class TestEchoServer {
   std::atomic<uint64_t> stall_from_ns_{0};
   std::mutex mu_;
   std::vector<std::thread> threads_;
+  std::set<std::string> sources_;
   std::thread acceptor_;
 };
 

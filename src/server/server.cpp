@@ -161,10 +161,6 @@ Result<int> serve(const ServeConfig& cfg) {
   log::info("eco {} serving with engine {} on {} thread{} (Linux {})", ECO_VERSION, engine->name, threads,
             threads == 1 ? "" : "s", kernel_release());
   for (const Endpoint& ep : *eps) log::info("Listening on {} {}", net::proto_name(ep.proto), ep.addr.to_string());
-  if (!cfg.port_file.empty()) {
-    uint16_t port = chosen_port ? chosen_port : eps->front().addr.port();
-    if (auto s = write_port_file(cfg.port_file, port); !s) return s.error();
-  }
 
   // Signals are taken by this thread alone, through a signalfd; the loops never see them.
   sigset_t mask;
@@ -175,6 +171,12 @@ Result<int> serve(const ServeConfig& cfg) {
   signal(SIGPIPE, SIG_IGN);  // sends use MSG_NOSIGNAL; this covers anything else
   Fd sigfd(signalfd(-1, &mask, SFD_CLOEXEC));
   if (!sigfd.valid()) return sys_error("signalfd");
+  // The port file means "ready": only now, so a SIGTERM sent the moment it appears
+  // already drains instead of killing the process by default action.
+  if (!cfg.port_file.empty()) {
+    uint16_t port = chosen_port ? chosen_port : eps->front().addr.port();
+    if (auto s = write_port_file(cfg.port_file, port); !s) return s.error();
+  }
   Fd done(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!done.valid()) return sys_error("eventfd");
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -186,6 +187,10 @@ Server::~Server() {
   args.insert(args.end(), opts_.extra.begin(), opts_.extra.end());
   pid_ = spawn(args, "/dev/null", dir_.file("stdout"), dir_.file("stderr"), opts_.nofile);
   if (pid_ < 0) return ::testing::AssertionFailure() << "cannot spawn " << eco_binary() << ": " << strerror(errno);
+  // inotify wakes us as soon as the port file is renamed into place (tests that
+  // signal right after "ready" depend on that); the poll timeout is the fallback.
+  Fd ino(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (ino.valid()) ::inotify_add_watch(ino.get(), dir_.path().c_str(), IN_MOVED_TO | IN_CLOSE_WRITE);
   // ASan builds start slowly on a busy machine: generous, but bounded.
   double deadline = now_ms() + 15000;
   while (now_ms() < deadline) {
@@ -198,7 +203,16 @@ Server::~Server() {
       return ::testing::AssertionFailure() << "eco serve exited with " << exit_code_.value_or(-1)
                                            << " before writing its port file; log:\n"
                                            << log();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (ino.valid()) {
+      pollfd p{ino.get(), POLLIN, 0};
+      if (::poll(&p, 1, 20) > 0) {
+        char buf[4096];
+        while (::read(ino.get(), buf, sizeof buf) > 0) {
+        }
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
   return ::testing::AssertionFailure() << "eco serve wrote no port file within 15 s; log:\n" << log();
 }

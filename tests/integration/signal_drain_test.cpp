@@ -7,6 +7,8 @@
 #include <atomic>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "harness.h"
 
 namespace eco::itest {
@@ -118,6 +120,27 @@ TEST_P(SignalDrain, DrainTimeoutCutsAnIdleConnectionAndExitsZero) {
   EXPECT_TRUE(rest.empty());
   EXPECT_TRUE(srv->wait_log("drain timeout", 100)) << srv->log();
   EXPECT_TRUE(srv->wait_log("1 connection(s) cut at shutdown", 100)) << srv->log();
+}
+
+TEST_P(SignalDrain, SignalRightAfterThePortFileAppearsStillDrainsAndExitsZero) {
+  // The port file says "ready": a SIGTERM sent the moment it appears must already be
+  // handled as a graceful stop (exit 0), not kill the process by default action.
+  // The harness waits for the file with inotify, so it signals within microseconds
+  // of the rename and a gap before the signal handling is installed shows up.
+  int killed = 0;
+  std::string codes;
+  for (int i = 0; i < 15; ++i) {
+    Server srv({.engine = GetParam(), .extra = {"--threads", "1", "--log-level", "warn"}});
+    ASSERT_TRUE(srv.start());
+    srv.signal(SIGTERM);
+    auto code = srv.wait_exit(5000);
+    ASSERT_TRUE(code.has_value());
+    if (*code != 0) {
+      ++killed;
+      codes += fmt::format(" {}", *code);
+    }
+  }
+  EXPECT_EQ(killed, 0) << killed << " of 15 servers did not exit 0 on a SIGTERM right after start; codes:" << codes;
 }
 
 ECO_ENGINE_SUITE(SignalDrain);

@@ -179,7 +179,7 @@ int run_bench(const BenchOptions& opts) {
         hist_log.reset();
       }
     }
-    if (show && now > last_t && !all_done) {
+    if (show && now >= last_t + 500'000'000 && !all_done) {  // not at t=0: nothing to say yet
       double dt = double(now - last_t) / 1e9;
       ProgressSample s;
       s.elapsed_s = std::min(double(now - tl.start) / 1e9, total_s);

@@ -1,4 +1,6 @@
 #include <cmath>
+#include <exception>
+#include <string>
 #include <memory>
 
 #include "bench/merge.h"
@@ -17,6 +19,23 @@ struct BenchArgs {
   std::string mode = "rr";
   bool no_verify = false;
 };
+// CLI::PositiveNumber's message prints DBL_MAX in full; this one says what is wanted.
+CLI::Validator positive_rate() {
+  return CLI::Validator(
+      [](std::string& v) {
+        double d = 0;
+        try {
+          size_t used = 0;
+          d = std::stod(v, &used);
+          if (used != v.size()) d = -1;
+        } catch (const std::exception&) {
+          d = -1;
+        }
+        return d > 0 && std::isfinite(d) ? std::string() : "'" + v + "' is not a positive number (per second)";
+      },
+      "RATE");
+}
+
 }  // namespace
 
 Command add_bench(CLI::App& app) {
@@ -42,13 +61,13 @@ Command add_bench(CLI::App& app) {
       ->default_str("1")->check(CLI::Range(1u, 1024u));
   sub->add_flag("-u,--udp", a->o.udp, "Use UDP datagrams (one message each)");
   sub->add_option("-r,--rate", a->o.rate, "Open loop: total messages per second over all connections")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_rate());
   sub->add_option("-m,--mode", a->mode, "rr: request/echo on persistent connections; crr: a new connection per "
                                         "request; stream: a deep window of messages in flight (throughput)")
       ->default_str("rr")->check(CLI::IsMember({"rr", "crr", "stream"}));
   sub->add_flag("--no-verify", a->no_verify, "Do not check echoed bytes (raw speed checks only)");
   sub->add_option("--connect-rate", a->o.connect_rate, "Open at most this many connections per second while ramping")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_rate());
   sub->add_option("--conns-per-source", a->o.conns_per_source,
                   "Loopback IPv4 targets: bind each further block of this many connections to the next source "
                   "address (127.0.0.2, .3, ...), so more than one address's ~28,000 ports can be used")
@@ -59,7 +78,7 @@ Command add_bench(CLI::App& app) {
   sub->add_flag("--json", a->o.json, "Print the result as one JSON object (for `eco bench merge`)");
   sub->add_option("--hist", a->o.hist_file, "Write the latency histogram as an HdrHistogram interval log");
   sub->add_option("--server-pid", a->o.server_pid, "Also report this local server's CPU time per round trip and RSS")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 30));
   sub->add_flag("-q,--quiet", a->o.quiet, "No live progress line");
 
   auto files = std::make_shared<std::vector<std::string>>();

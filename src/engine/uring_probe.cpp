@@ -168,6 +168,20 @@ std::string try_network_ops(io_uring& ring, UringFeatures& f) {
   return why;
 }
 
+// ECO_URING_OFF=defer_taskrun,recv_cap,ring_fd turns optional features off, so a
+// benchmark can show what each one buys (as liburing's examples allow).
+void switch_off(UringFeatures& f) {
+  const char* e = std::getenv("ECO_URING_OFF");
+  if (!e) return;
+  std::string off = std::string(",") + e + ",";
+  if (off.find(",defer_taskrun,") != std::string::npos && f.defer_taskrun) {
+    f.defer_taskrun = false;
+    f.coop_taskrun = true;  // 5.19 and later all have it, and DEFER_TASKRUN is 6.1
+  }
+  if (off.find(",recv_cap,") != std::string::npos) f.recv_limit = false;
+  if (off.find(",ring_fd,") != std::string::npos) f.ring_fd = false;
+}
+
 UringFeatures probe() {
   UringFeatures f;
   if (const char* e = std::getenv("ECO_DISABLE_URING"); e && *e && std::strcmp(e, "0") != 0) {
@@ -233,6 +247,7 @@ UringFeatures probe() {
   }
   f.ring_fd = io_uring_register_ring_fd(&pr.ring) == 1;
   f.available = true;
+  switch_off(f);
   return f;
 }
 

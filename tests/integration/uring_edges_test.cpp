@@ -25,9 +25,8 @@ class ScopedEnv {
 // 32 clients send at once through a ring of four 512-byte buffers: the ring runs dry
 // again and again (receives end with ENOBUFS), and every byte must still come back,
 // in order, to the right client, with no connection left stalled.
-TEST(UringEdges, BurstExhaustingATinyBufferRingLosesNoByte) {
-  if (!engine::uring_features().available)
-    GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
+// `features`: what the server's debug line must say about the io_uring paths it took.
+void burst_through_tiny_ring(const char* features) {
   raise_fd_limit();
   Server srv({.engine = "uring",
               .extra = {"--threads", "1", "--log-level", "debug", "--uring-buf-ring-entries", "4",
@@ -60,7 +59,23 @@ TEST(UringEdges, BurstExhaustingATinyBufferRingLosesNoByte) {
   }
   // The test must really have run the ring dry, or it proves nothing.
   EXPECT_TRUE(srv.wait_log("receive buffers exhausted", 2000)) << srv.log();
+  EXPECT_EQ(srv.count_in_log(features), 1u) << srv.log();
   EXPECT_TRUE(srv.stop());
+}
+
+TEST(UringEdges, BurstExhaustingATinyBufferRingLosesNoByte) {
+  if (!engine::uring_features().available)
+    GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
+  burst_through_tiny_ring(engine::uring_features().summary().c_str());
+}
+
+// The same on the paths older kernels take: COOP_TASKRUN instead of DEFER_TASKRUN, and
+// single-shot receives where the multishot byte cap (6.17) is missing.
+TEST(UringEdges, BurstOnTheOlderKernelPathsLosesNoByte) {
+  if (!engine::uring_features().available)
+    GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
+  ScopedEnv env("ECO_URING_OFF", "defer_taskrun,recv_cap");
+  burst_through_tiny_ring("io_uring (coop_taskrun, single-shot recv (no multishot byte cap)");
 }
 
 // With io_uring unavailable (simulated), auto falls back to epoll with one line that

@@ -1,6 +1,11 @@
 // eco bench against the real `eco serve`: every mode and protocol verifies every
 // byte with zero errors, many connections fit, and the outputs (--json, --hist,
 // merge) are what other tools read.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -125,6 +130,38 @@ TEST_F(BenchModes, ServerPidReportsCpuPerRoundTrip) {
   EXPECT_EQ(b.result.server->pid, server_->pid());
   EXPECT_GT(b.result.server->rss_bytes, 0u);
   EXPECT_GE(b.result.server->cpu_us_per_rt, 0);
+}
+
+TEST_F(BenchModes, CtrlCEndsEarlyWithAReport) {
+  TempDir dir;
+  std::string out = dir.file("out.json");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, STDOUT_FILENO);
+    execl(eco_binary(), "eco", "bench", addr_.c_str(), "--duration", "30s", "--warmup", "0", "--json", "--quiet",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  usleep(1'500'000);
+  ::kill(pid, SIGINT);
+  int status = 0;
+  pid_t done = 0;
+  double t0 = now_ms();
+  while ((done = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() - t0 < 5000) usleep(20'000);
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "eco bench did not end within 5 s of SIGINT";
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  auto r = bench::from_json(read_file(out));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_GT(r->round_trips, 0u);
+  EXPECT_LT(r->elapsed_s, 5.0) << "the report covers the part that ran, not the asked 30 s";
+  EXPECT_EQ(r->errors.total(), 0u);
 }
 
 TEST_F(BenchModes, BadOptionsAreUsageErrors) {

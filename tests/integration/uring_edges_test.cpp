@@ -26,11 +26,12 @@ class ScopedEnv {
 // again and again (receives end with ENOBUFS), and every byte must still come back,
 // in order, to the right client, with no connection left stalled.
 // `features`: what the server's debug line must say about the io_uring paths it took.
-void burst_through_tiny_ring(const char* features) {
+void burst_through_tiny_ring(const char* features, std::vector<std::string> more = {}) {
   raise_fd_limit();
-  Server srv({.engine = "uring",
-              .extra = {"--threads", "1", "--log-level", "debug", "--uring-buf-ring-entries", "4",
-                        "--uring-buf-size", "512"}});
+  std::vector<std::string> extra{"--threads", "1", "--log-level", "debug", "--uring-buf-ring-entries", "4",
+                                 "--uring-buf-size", "512"};
+  extra.insert(extra.end(), more.begin(), more.end());
+  Server srv({.engine = "uring", .extra = extra});
   ASSERT_TRUE(srv.start());
 
   constexpr int kClients = 32;
@@ -67,6 +68,15 @@ TEST(UringEdges, BurstExhaustingATinyBufferRingLosesNoByte) {
   if (!engine::uring_features().available)
     GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
   burst_through_tiny_ring(engine::uring_features().summary().c_str());
+}
+
+// The same through a one-entry SQ and a four-entry CQ: every turn completes more than
+// four requests, so the CQ overflows (the kernel keeps the rest, NODROP) and the SQ fills
+// in mid-turn; neither may lose a completion or a byte.
+TEST(UringEdges, BurstThroughAOneEntryRingOverflowsTheCqAndLosesNoByte) {
+  if (!engine::uring_features().available)
+    GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
+  burst_through_tiny_ring(engine::uring_features().summary().c_str(), {"--uring-ring-entries", "1"});
 }
 
 // The same on the paths older kernels take: COOP_TASKRUN instead of DEFER_TASKRUN, and

@@ -274,7 +274,7 @@ int run_bench(const BenchOptions& opts) {
       fmt::print("machine-wide CPU: {:.2f} µs per round trip (all processes, client included)\n", machine_us_per_rt);
   }
   std::fflush(stdout);
-  if (res.rate_shortfall)
+  if (res.rate_shortfall && o.json)  // the summary already says it; JSON readers get it on stderr too
     fmt::print(stderr, "eco: generator could not keep up: asked {:.0f} rt/s, achieved {:.0f} rt/s\n", o.rate,
                res.rt_per_s);
 

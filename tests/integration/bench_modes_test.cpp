@@ -103,6 +103,18 @@ TEST_F(BenchModes, TwoThousandConnections) {
   EXPECT_GE(b.result.round_trips, 2000u) << "every connection echoed at least once";
 }
 
+TEST_F(BenchModes, GeneratorShortfallIsReported) {
+  // No single thread sends 5 million messages a second: bench must say so, and still
+  // measure from the intended send times (so latency grows through the run).
+  auto b = bench_json({addr_, "--conns", "2", "--rate", "5000000", "--duration", "1s", "--warmup", "0"});
+  EXPECT_CLEAN(b);
+  ASSERT_TRUE(b.result.rate_shortfall.has_value()) << b.run.out;
+  EXPECT_EQ(b.result.rate_shortfall->asked, 5'000'000);
+  EXPECT_LT(b.result.rate_shortfall->achieved, 5'000'000);
+  EXPECT_NE(b.run.err.find("generator could not keep up"), std::string::npos) << b.run.err;
+  EXPECT_GT(b.result.latency_us.max, 100'000) << "late sends count from when they were due";
+}
+
 TEST_F(BenchModes, HistLogAndMerge) {
   TempDir dir;
   std::string hist = dir.file("lat.hlog");

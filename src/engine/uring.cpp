@@ -199,6 +199,7 @@ class UringLoop {
   void arm_udp(size_t i);
   void on_udp_recv(size_t i, int res, unsigned flags);
   void on_udp_send(uint16_t bid, int res);
+  void rearm_starved_udp();
 
   void arm_wake();
   void enter_drain();
@@ -291,6 +292,7 @@ Status UringLoop::run() {
     if (phase == Phase::drain && !draining_) enter_drain();
     if (draining_ && active_ == 0) break;
     rearm_starved();
+    rearm_starved_udp();
     int r = io_uring_submit_and_wait(&ring_, 1);
     // EINTR: a signal; EBUSY/EAGAIN: the CQ overflowed and the kernel could not flush it
     // yet; both are cured by reaping what is there. Anything else (e.g. EBADR: completions
@@ -692,7 +694,7 @@ void UringLoop::on_udp_recv(size_t i, int res, unsigned flags) {
   }
   if (ls.armed || draining_ || res == -ECANCELED) return;
   if (res == -ENOBUFS) {
-    ls.starved = true;  // re-armed when an echo completes and its buffer returns
+    ls.starved = true;  // re-armed by rearm_starved_udp() once buffers are back
     return;
   }
   if (res < 0) log::warn("recvmsg on udp://{}: {}", ls.l->addr.to_string(), std::strerror(-res));
@@ -704,6 +706,14 @@ void UringLoop::on_udp_send(uint16_t bid, int res) {
   if (res >= 0) Counters::add(counters_.udp_bytes, uint64_t(res));
   else Counters::add(counters_.udp_dropped, 1);
   udp_bufs_.recycle(bid);
+}
+
+// A UDP receive that ran out of buffers is re-armed at the top of the next turn once
+// buffers are back. (Not from the send completion that returns a buffer: the ENOBUFS
+// completion may come after the last send completion of the batch, and then no later
+// event would re-arm it.)
+void UringLoop::rearm_starved_udp() {
+  if (udp_bufs_.free_count() == 0) return;
   for (size_t i = 0; i < listeners_.size(); ++i)
     if (listeners_[i].starved) arm_udp(i);
 }

@@ -1,5 +1,9 @@
 // Edges only the io_uring engine has: running out of provided receive buffers, and
 // falling back to epoll when io_uring cannot be used.
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -86,6 +90,49 @@ TEST(UringEdges, BurstOnTheOlderKernelPathsLosesNoByte) {
     GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
   ScopedEnv env("ECO_URING_OFF", "defer_taskrun,recv_cap");
   burst_through_tiny_ring("io_uring (coop_taskrun, single-shot recv (no multishot byte cap)");
+}
+
+// More datagrams in flight than the UDP buffer ring has buffers (16): the multishot
+// recvmsg runs dry (ENOBUFS) while echoes are still being sent, and must be re-armed
+// once they give their buffers back, or UDP goes silent for good. 64 sockets each keep
+// one datagram in flight and send the next as soon as the echo is back.
+TEST(UringEdges, UdpBeyondTheBufferRingKeepsEchoing) {
+  if (!engine::uring_features().available)
+    GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
+  Server srv({.engine = "uring", .listen = {"udp://127.0.0.1:0"}, .extra = {"--threads", "1", "--quiet"}});
+  ASSERT_TRUE(srv.start());
+  constexpr int kSockets = 64;
+  constexpr int kRounds = 200;
+  std::vector<Fd> socks;
+  std::vector<pollfd> pfds;
+  std::vector<int> done(kSockets, 0);
+  auto message = [](int sock, int round) { return "socket " + std::to_string(sock) + " round " + std::to_string(round); };
+  for (int i = 0; i < kSockets; ++i) {
+    socks.push_back(udp_socket("127.0.0.1", srv.port()));
+    ASSERT_TRUE(socks.back().valid());
+    pfds.push_back({socks.back().get(), POLLIN, 0});
+    std::string m = message(i, 0);
+    ASSERT_EQ(::send(socks[i].get(), m.data(), m.size(), 0), ssize_t(m.size()));
+  }
+  int finished = 0;
+  while (finished < kSockets) {
+    int n = ::poll(pfds.data(), pfds.size(), 3000);
+    ASSERT_GT(n, 0) << "UDP went silent with " << finished << " of " << kSockets << " sockets done";
+    for (int i = 0; i < kSockets; ++i) {
+      if (!(pfds[i].revents & POLLIN)) continue;
+      char buf[128];
+      ssize_t r = ::recv(socks[i].get(), buf, sizeof buf, 0);
+      ASSERT_EQ(std::string(buf, size_t(std::max<ssize_t>(r, 0))), message(i, done[i]));
+      if (++done[i] == kRounds) {
+        pfds[i].events = 0;
+        ++finished;
+        continue;
+      }
+      std::string m = message(i, done[i]);
+      ASSERT_EQ(::send(socks[i].get(), m.data(), m.size(), 0), ssize_t(m.size()));
+    }
+  }
+  EXPECT_TRUE(srv.stop());
 }
 
 // With io_uring unavailable (simulated), auto falls back to epoll with one line that

@@ -44,6 +44,14 @@ TEST_P(Udp, DatagramsOfEverySizeOverIPv6) {
   check_sizes("::1", srv->port());
 }
 
+TEST_P(Udp, DualStackWildcardAnswersBothFamilies) {
+  // On [::], IPv4 senders arrive as v4-mapped addresses; the echo must still reach them.
+  Server* srv = start_server({.listen = {"udp://[::]:0"}});
+  ASSERT_TRUE(srv);
+  check_sizes("127.0.0.1", srv->port());
+  check_sizes("::1", srv->port());
+}
+
 TEST_P(Udp, UdpFlagServesBothProtocolsOnOnePort) {
   Server* srv = start_server({.listen = {"127.0.0.1:0"}, .extra = {"--udp"}});
   ASSERT_TRUE(srv);

@@ -288,21 +288,22 @@ void EpollLoop::handle_udp(Listener& l) {
       msgs[i].msg_hdr.msg_flags = 0;
       bytes += msgs[i].msg_len;
     }
-    int sent = 0;
+    int sent = 0, dropped = 0;
     while (sent < n) {
       int m = sendmmsg(l.fd.get(), msgs + sent, unsigned(n - sent), MSG_DONTWAIT);
       if (m < 0) {
         if (errno == EINTR) continue;
-        // Send buffer full or the sender unreachable: UDP drops, we count it.
-        Counters::add(counters_.udp_dropped, uint64_t(n - sent));
-        for (int i = sent; i < n; ++i) bytes -= msgs[i].msg_len;
-        // A datagram that fails alone (e.g. EMSGSIZE, unreachable) must not block the rest.
-        sent++;
+        // sendmmsg fails only for the first message of the call: that one datagram is
+        // dropped (send buffer full, sender unreachable) and counted; the rest still go.
+        Counters::add(counters_.udp_dropped, 1);
+        bytes -= msgs[sent].msg_len;
+        ++dropped;
+        ++sent;
         continue;
       }
       sent += m;
     }
-    Counters::add(counters_.udp_datagrams, uint64_t(n));
+    Counters::add(counters_.udp_datagrams, uint64_t(n - dropped));
     Counters::add(counters_.udp_bytes, bytes);
     if (n < kUdpBatch) return;
   }

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -73,6 +74,8 @@ TEST_P(Backpressure, NonReadingClientKeepsServerMemoryFlatAndOthersServed) {
   const long rss_stalled = rss_kib(srv->pid());
   // A server that buffers everything swallows all 256 MiB; one with backpressure stops
   // the client after its own buffer plus the kernel's socket buffers.
+  std::printf("[   info   ] flood stalled after %llu KiB sent; server RSS %ld -> %ld KiB\n",
+              static_cast<unsigned long long>(stalled_at >> 10), rss_before, rss_stalled);
   EXPECT_LT(stalled_at, kTotal) << "the server read all 256 MiB from a client that never reads";
   EXPECT_LT(rss_stalled - rss_before, 64 * 1024) << "RSS grew from " << rss_before << " KiB to " << rss_stalled
                                                  << " KiB with " << (stalled_at >> 20) << " MiB sent";
@@ -84,6 +87,7 @@ TEST_P(Backpressure, NonReadingClientKeepsServerMemoryFlatAndOthersServed) {
     ASSERT_TRUE(other.valid());
     EXPECT_TRUE(echo_once(other.get(), "still there?", 1000));
     EXPECT_LT(now_ms() - t0, 1000.0);
+    std::printf("[   info   ] second client served in %.1f ms\n", now_ms() - t0);
   }
 
   // Now read the flood's echo: the stream resumes and every byte of the 256 MiB
@@ -117,6 +121,7 @@ TEST_P(Backpressure, NonReadingClientKeepsServerMemoryFlatAndOthersServed) {
   EXPECT_FALSE(send_failed);
   EXPECT_EQ(got, kTotal);
   EXPECT_TRUE(intact) << "the echoed stream differs from what was sent";
+  std::printf("[   info   ] 256 MiB echoed; server RSS peak %ld KiB (start %ld KiB)\n", rss_peak, rss_before);
   EXPECT_LT(rss_peak - rss_before, 64 * 1024) << "RSS peaked at " << rss_peak << " KiB (start " << rss_before << ")";
   ASSERT_EQ(::shutdown(flood.get(), SHUT_WR), 0);
   EXPECT_TRUE(expect_eof(flood.get(), 5000));

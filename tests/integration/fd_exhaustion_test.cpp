@@ -1,5 +1,6 @@
 // Out of file descriptors (EMFILE): the server keeps serving the connections it
 // has, does not spin on the listener, and accepts the waiting ones once fds free up.
+#include <cstdio>
 #include <thread>
 
 #include "harness.h"
@@ -47,6 +48,7 @@ TEST_P(FdExhaustion, ExistingConnectionsServedNoBusyLoopAndQueuedOnesServedLater
   std::this_thread::sleep_for(std::chrono::seconds(1));
   double cpu = cpu_seconds(srv->pid()) - cpu0;
   double wall = (now_ms() - t0) / 1000.0;
+  std::printf("[   info   ] out of fds: server CPU %.3f s over %.3f s\n", cpu, wall);
   EXPECT_LT(cpu / wall, 0.30) << "server used " << cpu << " s CPU in " << wall << " s while out of fds";
   EXPECT_TRUE(echo_once(fds[0].get(), "still"));
 

@@ -25,16 +25,22 @@ namespace {
 
 constexpr const char* kActivate = "/usr/bin/systemd-socket-activate";
 
-// A free loopback port: bound, read, released (the tiny window before reuse is fine on loopback).
+// A free loopback port for the activator to bind. Taken from below the ephemeral range
+// (32768+), where every client socket of the other tests running in parallel gets its
+// source port, so the port cannot be taken by one of them before the activator binds.
 uint16_t free_port(int type) {
-  Fd fd(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return 0;
-  socklen_t len = sizeof a;
-  getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  return ntohs(a.sin_port);
+  static unsigned seed = unsigned(getpid()) * 2654435761u;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    seed = seed * 1103515245u + 12345u;
+    uint16_t port = uint16_t(20000 + (seed >> 8) % 12000);
+    Fd fd(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return port;
+  }
+  return 0;
 }
 
 // A child process with extra environment, killed and reaped on destruction.

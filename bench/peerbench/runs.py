@@ -17,6 +17,7 @@ from .servers import pick_port, start_server, stop_server
 SCENARIOS = [
     dict(id='1x64', title='1 connection × 64 B (closed loop, depth 1)', conns=1, size=64),
     dict(id='50x64', title='50 connections × 64 B (closed loop, depth 1)', conns=50, size=64),
+    dict(id='1x16k', title='1 connection × 16 KiB (closed loop, depth 1)', conns=1, size=16384),
     dict(id='50x16k', title='50 connections × 16 KiB (closed loop, depth 1)', conns=50, size=16384),
     dict(id='1000x64', title='1,000 connections × 64 B (closed loop, depth 1)', conns=1000, size=64),
     dict(id='rate', title='Open loop: 10,000 round trips/s over 50 connections × 64 B (latency)',

@@ -59,6 +59,16 @@ int main(int argc, char** argv) {
       "3 cannot connect, reset or timed out.\nRun 'eco SUBCOMMAND --help' for a subcommand's flags.");
 
   std::vector<cli::Command> commands{cli::add_serve(app), cli::add_send(app), cli::add_ping(app), cli::add_bench(app)};
+  // A mistyped command name would otherwise read "A subcommand is required".
+  std::string names;
+  std::string help_hint = "eco --help";
+  for (const auto& c : commands) names += (names.empty() ? "" : ", ") + c.app->get_name();
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (const auto& c : commands) known |= c.app->get_name() == argv[1];
+    if (!known) return cli::fail(kExitUsage, fmt::format("unknown command '{}' (commands: {})", argv[1], names));
+    help_hint = fmt::format("eco {} --help", argv[1]);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -69,10 +79,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    // One line, then a pointer to --help; never CLI11's multi-line dump.
-    fmt::print(stderr, "eco: {}\n", e.what());
-    fmt::print(stderr, "Run 'eco --help' for usage.\n");
-    return kExitUsage;
+    // One line with a pointer to --help; never CLI11's multi-line dump.
+    return cli::fail(kExitUsage, fmt::format("{} (see '{}')", e.what(), help_hint));
   }
   for (auto& c : commands)
     if (c.app->parsed()) return c.run();

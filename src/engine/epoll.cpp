@@ -42,6 +42,7 @@ struct Conn {
   int fd = -1;
   uint32_t gen = 0;
   bool readable = false;  // edge seen, not yet read to EAGAIN
+  bool peer_hup = false;  // RDHUP/HUP/ERR reported: read on until EOF or the error
   bool writable = true;
   bool queued = false;    // on the ready list
   session::TcpSession s;
@@ -150,6 +151,7 @@ Status EpollLoop::run() {
       uint32_t e = events[i].events;
       // HUP/ERR: let the next read or write report what happened.
       if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c.readable = true;
+      if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c.peer_hup = true;
       if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c.writable = true;
       service(slot);
     }
@@ -237,6 +239,7 @@ void EpollLoop::accept_some(size_t i) {
     c.fd = fd;
     c.gen++;
     c.readable = false;
+    c.peer_hup = false;
     c.writable = true;
     c.queued = false;
     c.s = session::TcpSession{};
@@ -347,6 +350,10 @@ bool EpollLoop::read_some(Conn& c) {
       return true;
     }
     c.s.received(uint64_t(n));
+    // A short read drained the socket: skip the recv that would only say EAGAIN. Safe
+    // with edge triggering because every later arrival raises a new edge; not once the
+    // peer's FIN is reported, whose edge is already spent (nginx's rule too).
+    if (size_t(n) < cfg_.buffer_size && !c.peer_hup) c.readable = false;
     ssize_t m = 0;
     if (c.writable) {
       do m = ::send(c.fd, scratch_.get(), size_t(n), MSG_NOSIGNAL);
@@ -384,6 +391,7 @@ bool EpollLoop::read_some(Conn& c) {
     c.readable = false;
     return true;
   }
+  if (uint32_t(n) < room && !c.peer_hup) c.readable = false;  // drained, as above
   c.out.appended(uint32_t(n));
   c.s.received(uint64_t(n));
   return flush(c);

@@ -74,6 +74,7 @@ class EpollLoop {
   void handle_udp(Listener& l);
   void service(uint32_t slot);
   bool flush(Conn& c);
+  ssize_t recv_some(Conn& c, char* dst, size_t len);
   bool read_some(Conn& c);
   void close_conn(uint32_t slot, const char* why);
   void enter_drain();
@@ -332,28 +333,36 @@ bool EpollLoop::flush(Conn& c) {
   return true;
 }
 
+// recv() under the engine's rules: the bytes read (> 0); 0 when nothing is to be had
+// now (EAGAIN, or the peer's FIN, which is recorded); -1 when the connection died.
+ssize_t EpollLoop::recv_some(Conn& c, char* dst, size_t len) {
+  ssize_t n;
+  do n = ::recv(c.fd, dst, len, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    c.readable = false;
+    return 0;
+  }
+  if (n == 0) {
+    c.s.eof();
+    c.readable = false;
+    return 0;
+  }
+  // A short read drained the socket: skip the recv that would only say EAGAIN. Safe
+  // with edge triggering because every later arrival raises a new edge; not once the
+  // peer's FIN is reported, whose edge is already spent (nginx's rule too).
+  if (size_t(n) < len && !c.peer_hup) c.readable = false;
+  c.s.received(uint64_t(n));
+  return n;
+}
+
 // One read (and the send-back it allows); false if the connection died.
 bool EpollLoop::read_some(Conn& c) {
   if (c.out.pending() == 0) {
     // Fast path: read into scratch and send straight back; no per-connection memory.
-    ssize_t n = ::recv(c.fd, scratch_.get(), cfg_.buffer_size, 0);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c.readable = false;
-        return true;
-      }
-      return errno == EINTR;
-    }
-    if (n == 0) {
-      c.s.eof();
-      c.readable = false;
-      return true;
-    }
-    c.s.received(uint64_t(n));
-    // A short read drained the socket: skip the recv that would only say EAGAIN. Safe
-    // with edge triggering because every later arrival raises a new edge; not once the
-    // peer's FIN is reported, whose edge is already spent (nginx's rule too).
-    if (size_t(n) < cfg_.buffer_size && !c.peer_hup) c.readable = false;
+    ssize_t n = recv_some(c, scratch_.get(), cfg_.buffer_size);
+    if (n <= 0) return n == 0;
     ssize_t m = 0;
     if (c.writable) {
       do m = ::send(c.fd, scratch_.get(), size_t(n), MSG_NOSIGNAL);
@@ -378,22 +387,9 @@ bool EpollLoop::read_some(Conn& c) {
   uint32_t room;
   char* dst = c.out.free_space(room);
   if (room == 0) return true;  // full: the caller stops reading
-  ssize_t n = ::recv(c.fd, dst, room, 0);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      c.readable = false;
-      return true;
-    }
-    return errno == EINTR;
-  }
-  if (n == 0) {
-    c.s.eof();
-    c.readable = false;
-    return true;
-  }
-  if (uint32_t(n) < room && !c.peer_hup) c.readable = false;  // drained, as above
+  ssize_t n = recv_some(c, dst, room);
+  if (n <= 0) return n == 0;
   c.out.appended(uint32_t(n));
-  c.s.received(uint64_t(n));
   return flush(c);
 }
 

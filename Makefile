@@ -41,7 +41,7 @@ test-asan: asan
 # Writes docs/peers.md and docs/results/. See bench/README.md.
 BENCH_ARGS ?=
 bench-deps:
-	@scripts/install-bench-deps.sh
+	@scripts/install-deps.sh bench
 
 bench-peers: build bench-deps
 	bench/peers/build.sh build/peers

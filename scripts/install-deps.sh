@@ -12,11 +12,25 @@ packages=(
   zlib1g-dev nlohmann-json3-dev libhdrhistogram-java default-jre-headless
 )
 
-# Optional groups: `install-deps.sh fuzz` adds what `make fuzz` needs (clang + libFuzzer).
+# Optional groups: `install-deps.sh fuzz` adds what `make fuzz` needs (clang + libFuzzer);
+# `install-deps.sh bench` the peer echo servers' runtimes and toolchains (make bench-peers).
 for group in "$@"; do
   case "$group" in
     fuzz) packages+=(clang libclang-rt-14-dev) ;;
-    *) echo "install-deps: unknown group '$group' (known: fuzz)" >&2; exit 2 ;;
+    bench)
+      packages+=(
+        python3 python3-uvloop           # asyncio and asyncio-on-uvloop peers, the harness itself
+        golang-go                        # Go net peer (standard library only)
+        cargo rustc librust-tokio-dev    # Rust tokio peer, built offline from /usr/share/cargo/registry
+        libasio-dev g++                  # standalone Asio peer
+        socat                            # socat fork peer
+        util-linux                       # taskset
+        gnuplot-nox                      # the chart (docs/peers.png)
+      )
+      # Node.js: any installed `node` will do (Debian's nodejs or a vendor build).
+      command -v node >/dev/null 2>&1 || packages+=(nodejs)
+      ;;
+    *) echo "install-deps: unknown group '$group' (known: fuzz, bench)" >&2; exit 2 ;;
   esac
 done
 

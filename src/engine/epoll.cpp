@@ -258,8 +258,7 @@ void EpollLoop::accept_some(size_t i) {
       continue;
     }
     ++active_;
-    Counters::add(counters_.accepted, 1);
-    Counters::add(counters_.active, 1);
+    counters_.connection_opened();
     session::log_connected(net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len));
     // The first bytes may already be queued; the ET registration reports them.
   }
@@ -420,8 +419,7 @@ void EpollLoop::close_conn(uint32_t slot, const char* why) {
   }
   free_slots_.push_back(slot);
   --active_;
-  Counters::add(counters_.closed, 1);
-  Counters::sub(counters_.active, 1);
+  counters_.connection_closed();
   // An fd came free: if accepting was paused for lack of them, try again now.
   if (accept_retry_at_) accept_retry_at_ = 1;
 }

@@ -432,8 +432,7 @@ void UringLoop::add_conn(int fd) {
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&c.peer), &c.peer_len) != 0) c.peer_len = 0;
   }
   ++active_;
-  Counters::add(counters_.accepted, 1);
-  Counters::add(counters_.active, 1);
+  counters_.connection_opened();
   session::log_connected(net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len));
   arm_recv(slot, starved_head_ < starved_.size());
 }
@@ -638,8 +637,7 @@ void UringLoop::finalize(uint32_t slot) {
   }
   free_slots_.push_back(slot);
   --active_;
-  Counters::add(counters_.closed, 1);
-  Counters::sub(counters_.active, 1);
+  counters_.connection_closed();
   // An fd came free: if accepting was paused for lack of them, try again now.
   if (paused_) resume_accepts();
 }
@@ -759,8 +757,7 @@ void UringLoop::teardown() {
     ::close(c.fd);  // the socket itself goes when the requests holding it are cancelled
     c.fd = -1;
     --active_;
-    Counters::add(counters_.closed, 1);
-    Counters::sub(counters_.active, 1);
+    counters_.connection_closed();
   }
   for (ListenState& ls : listeners_) ls.l->fd.reset();
   io_uring_sqe* s = sqe();

@@ -17,6 +17,16 @@ struct alignas(64) Counters {
   std::atomic<uint64_t> accept_paused{0};    // times accepting paused for lack of fds
   std::atomic<uint64_t> cut_at_stop{0};      // connections closed by shutdown, not by the peer
 
+  // A connection's life, counted the same way by every engine.
+  void connection_opened() {
+    add(accepted, 1);
+    add(active, 1);
+  }
+  void connection_closed() {
+    add(closed, 1);
+    sub(active, 1);
+  }
+
   static void add(std::atomic<uint64_t>& c, uint64_t n) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }

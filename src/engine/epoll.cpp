@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "session/buffer_pool.h"
 #include "session/conn_log.h"
+#include "session/slots.h"
 #include "session/echo_buffer.h"
 #include "session/tcp_session.h"
 #include "util/clock.h"
@@ -228,14 +229,7 @@ void EpollLoop::accept_some(size_t i) {
       accept_retry_at_ = now_ns() + kAcceptRetryNs;
       return;
     }
-    uint32_t slot;
-    if (!free_slots_.empty()) {
-      slot = free_slots_.back();
-      free_slots_.pop_back();
-    } else {
-      slot = uint32_t(conns_.size());
-      conns_.emplace_back();
-    }
+    uint32_t slot = session::take_slot(conns_, free_slots_);
     Conn& c = conn(slot);
     c.fd = fd;
     c.gen++;

@@ -33,6 +33,7 @@
 #include "engine/uring_probe.h"
 #include "session/buffer_pool.h"
 #include "session/conn_log.h"
+#include "session/slots.h"
 #include "session/tcp_session.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -411,14 +412,7 @@ void UringLoop::arm_timer() {
 }
 
 void UringLoop::add_conn(int fd) {
-  uint32_t slot;
-  if (!free_slots_.empty()) {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    slot = uint32_t(conns_.size());
-    conns_.emplace_back();
-  }
+  uint32_t slot = session::take_slot(conns_, free_slots_);
   Conn& c = conns_[slot];
   uint32_t gen = c.gen + 1;
   c = Conn{};

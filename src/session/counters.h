@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "session/reject_reason.h"
+
 namespace eco::session {
 
 struct alignas(64) Counters {
@@ -16,6 +18,10 @@ struct alignas(64) Counters {
   std::atomic<uint64_t> udp_dropped{0};      // datagrams not echoed (send buffer full)
   std::atomic<uint64_t> accept_paused{0};    // times accepting paused for lack of fds
   std::atomic<uint64_t> cut_at_stop{0};      // connections closed by shutdown, not by the peer
+  // Connections the server ended (or, for UDP sources, datagrams it dropped) by policy.
+  std::atomic<uint64_t> rejected[kRejectReasons]{};
+
+  void reject(Reject r) { add(rejected[size_t(r)], 1); }
 
   // A connection's life, counted the same way by every engine.
   void connection_opened() {

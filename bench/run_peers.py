@@ -35,7 +35,8 @@ from pathlib import Path
 
 from peerbench.chart import write_chart
 from peerbench.common import REPO, log
-from peerbench.report import fmt_lat, fmt_num, machine_info, markdown, summarize, write_markdown
+from peerbench.report import (SUMMARY_BEGIN, SUMMARY_END, fmt_lat, fmt_num, machine_info, markdown, ratio_table,
+                              summarize, write_between, write_markdown)
 from peerbench.runs import QUICK_SCENARIOS, SCENARIOS, run_idle, run_load
 from peerbench.servers import define_servers, probe_engines
 
@@ -68,7 +69,10 @@ def parse_args():
     p.add_argument('--idle-conns', type=int, help='idle connections (default 10,000; --quick 1,000)')
     p.add_argument('--socat-idle-cap', type=int, default=1000,
                    help='most idle connections against socat (a process each)')
-    p.add_argument('--out-md', default=str(REPO / 'docs' / 'peers.md'))
+    p.add_argument('--out-md', help='full tables; default docs/peers.md (--quick: docs/results/peers-quick.md)')
+    p.add_argument('--out-summary',
+                   help='ratio table + targets, written between the peers:summary markers; '
+                        'default docs/benchmarks.md (--quick: docs/results/peers-quick-summary.md)')
     p.add_argument('--out-json', help='default docs/results/peers.json (--quick: peers-quick.json)')
     p.add_argument('--out-png', help='chart; default docs/peers.png (--quick: docs/results/peers-quick.png)')
     p.add_argument('--keep-histograms', action='store_true',
@@ -81,6 +85,9 @@ def parse_args():
     a.only = set(a.only.split(',')) if a.only else None
     ncpu = len(parse_cpus(a.server_cpus))
     a.threads = a.threads or ncpu
+    a.out_md = a.out_md or str(REPO / 'docs' / ('results/peers-quick.md' if a.quick else 'peers.md'))
+    a.out_summary = a.out_summary or str(REPO / 'docs' / ('results/peers-quick-summary.md' if a.quick
+                                                          else 'benchmarks.md'))
     a.out_json = a.out_json or str(REPO / 'docs' / 'results' / ('peers-quick.json' if a.quick else 'peers.json'))
     a.out_png = a.out_png or str(REPO / 'docs' / ('results/peers-quick.png' if a.quick else 'peers.png'))
     return a
@@ -205,6 +212,11 @@ def main():
         rel = os.path.relpath(Path(a.out_png).resolve(), Path(a.out_md).resolve().parent)
         section = f'![round trips/s relative to eco, per scenario]({rel})\n\n' + section
     write_markdown(a.out_md, section)
+    table = ratio_table(info, a, servers, scen, summary)
+    if not why_not:
+        rel = os.path.relpath(Path(a.out_png).resolve(), Path(a.out_summary).resolve().parent)
+        table = f'![round trips/s relative to eco, per scenario]({rel})\n\n' + table
+    write_between(a.out_summary, SUMMARY_BEGIN, SUMMARY_END, table)
     Path(a.out_json).parent.mkdir(parents=True, exist_ok=True)
     with open(a.out_json, 'w') as f:
         json.dump(dict(machine=info,
@@ -215,7 +227,7 @@ def main():
                        summary={f'{k[0]}|{k[1]}': v for k, v in summary.items()},
                        runs=runs), f, indent=1)
     failed = sum(1 for r in runs if not r['ok'])
-    log(f'run-peers: wrote {a.out_md} and {a.out_json} in {info["harness_s"]:.0f} s; {failed} failed run(s)')
+    log(f'run-peers: wrote {a.out_md}, {a.out_summary} and {a.out_json} in {info["harness_s"]:.0f} s; {failed} failed run(s)')
     return 0
 
 

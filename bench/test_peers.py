@@ -22,7 +22,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from peerbench.report import RESULTS_BEGIN, RESULTS_END, markdown, summarize, write_markdown  # noqa: E402
+from peerbench.report import (RESULTS_BEGIN, RESULTS_END, SUMMARY_BEGIN, SUMMARY_END, markdown,  # noqa: E402
+                              ratio_table, summarize, write_between, write_markdown)
 from peerbench.runs import SCENARIOS  # noqa: E402
 from peerbench.servers import Server  # noqa: E402
 
@@ -104,6 +105,49 @@ class ReportTest(unittest.TestCase):
             self.assertEqual(p.read_text().count(RESULTS_BEGIN), 1)
 
 
+class RatioTableTest(unittest.TestCase):
+    def setUp(self):
+        self.eco = Server('eco-uring', 'eco (uring)', None)
+        self.c = Server('tight-c', 'tight C', None)
+        self.sc = [s for s in SCENARIOS if s['id'] in ('50x64', 'rate')]
+
+    def table(self, runs):
+        servers = [self.eco, self.c]
+        return ratio_table(INFO, args(reps=1), servers, self.sc, summarize(runs, servers, self.sc))
+
+    def test_cells_are_ratios_to_eco_and_targets_follow_the_numbers(self):
+        md = self.table([load_run('eco-uring/t1', '50x64', 100_000, cpu=8.0),
+                         load_run('tight-c/t1', '50x64', 110_000, cpu=9.0),
+                         load_run('eco-uring/t1', 'rate', 10_000, p99=400.0),
+                         load_run('tight-c/t1', 'rate', 10_000, p99=300.0)])
+        row = next(line for line in md.splitlines() if line.startswith('| tight C'))
+        self.assertIn('1.10 · 1.12', row)   # rt/s ratio · CPU ratio (9/8)
+        self.assertIn('0.75', row)          # open-loop p99 ratio
+        self.assertIn('**not met**: server CPU per round trip at 50x64', md)  # 8/9 = 0.89 > 0.8
+        self.assertIn('**not met**: round trips/s', md)
+        self.assertIn('50x64 (eco (uring) 0.91× tight C', md)
+        self.assertIn('**not met**: open-loop p99', md)
+
+    def test_targets_met_when_eco_leads(self):
+        md = self.table([load_run('eco-uring/t1', '50x64', 120_000, cpu=7.0),
+                         load_run('tight-c/t1', '50x64', 110_000, cpu=10.0),
+                         load_run('eco-uring/t1', 'rate', 10_000, p99=200.0),
+                         load_run('tight-c/t1', 'rate', 10_000, p99=300.0)])
+        self.assertNotIn('not met', md)
+        self.assertIn('met: server CPU per round trip at 50x64', md)
+
+    def test_write_between_keeps_the_hand_written_text(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / 'b.md'
+            p.write_text(f'# B\n\nintro\n\n{SUMMARY_BEGIN}\nold\n{SUMMARY_END}\n\nrest\n')
+            write_between(p, SUMMARY_BEGIN, SUMMARY_END, 'new')
+            text = p.read_text()
+            self.assertIn('intro', text)
+            self.assertIn('new', text)
+            self.assertNotIn('old', text)
+            self.assertTrue(text.rstrip().endswith('rest'))
+
+
 @unittest.skipUnless('--e2e' in sys.argv or os.environ.get('ECO_PEERS_E2E'), 'end-to-end run: pass --e2e')
 class QuickRunTest(unittest.TestCase):
     def test_quick_run_produces_complete_output(self):
@@ -111,8 +155,11 @@ class QuickRunTest(unittest.TestCase):
         peers = os.environ.get('PEERS', str(HERE.parent / 'build' / 'peers'))
         with tempfile.TemporaryDirectory() as tmp:
             md, js, png = Path(tmp) / 'p.md', Path(tmp) / 'p.json', Path(tmp) / 'p.png'
+            summ = Path(tmp) / 'summary.md'
+            only = os.environ.get('ECO_PEERS_ONLY')  # ctest: only the peers the base install can run
             r = subprocess.run([sys.executable, str(HERE / 'run_peers.py'), '--eco', eco, '--peers-dir', peers,
-                                '--quick', '--out-md', str(md), '--out-json', str(js), '--out-png', str(png)],
+                                '--quick', '--out-md', str(md), '--out-json', str(js), '--out-png', str(png),
+                                '--out-summary', str(summ)] + (['--only', only] if only else []),
                                capture_output=True, text=True, timeout=600)
             self.assertEqual(r.returncode, 0, r.stderr[-2000:])
             data = json.loads(js.read_text())
@@ -132,6 +179,14 @@ class QuickRunTest(unittest.TestCase):
                         not line.startswith('| server')]
                 self.assertEqual(len(rows), len(ran), (sc, rows))
             self.assertTrue(png.exists() or 'no chart' in r.stderr)
+            # The ratio table: one row per server that ran, and a verdict for every target.
+            summary = summ.read_text()
+            self.assertIn(SUMMARY_BEGIN, summary)
+            table_rows = [line for line in summary.splitlines() if line.startswith('| ')
+                          and not line.startswith('| server')]
+            self.assertEqual(len(table_rows), len(servers), summary)
+            self.assertIn('round trips/s ≥ the best peer', summary)
+            self.assertIn('memory per idle connection', summary)
 
 
 if __name__ == '__main__':

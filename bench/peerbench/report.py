@@ -235,15 +235,138 @@ def markdown(info, a, servers, unavailable, scenarios, summary, skipped_cells):
 
 def write_markdown(path, section):
     path = Path(path)
-    block = f'{RESULTS_BEGIN}\n{section}\n{RESULTS_END}\n'
-    if path.exists():
-        text = path.read_text()
-        if RESULTS_BEGIN in text and RESULTS_END in text:
-            head, rest = text.split(RESULTS_BEGIN, 1)
-            tail = rest.split(RESULTS_END, 1)[1].lstrip('\n')
-            path.write_text(head + block + tail)
-            return
-        path.write_text(text.rstrip('\n') + '\n\n## Results\n\n' + block)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('# eco and its peers\n\nMethod: see bench/README.md.\n\n## Results\n\n' + block)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('# eco and its peers\n\nMethod: see bench/README.md.\n\n## Results\n\n')
+    elif RESULTS_BEGIN not in path.read_text():
+        path.write_text(path.read_text().rstrip('\n') + '\n\n## Results\n\n')
+    write_between(path, RESULTS_BEGIN, RESULTS_END, section)
+
+SUMMARY_BEGIN = '<!-- peers:summary:begin -->'
+SUMMARY_END = '<!-- peers:summary:end -->'
+
+
+def _ok(s):
+    return s and not s['failed'] and (s.get('rt_per_s') or s.get('bytes_per_conn_idle') is not None)
+
+
+def ratio_table(info, a, servers, scenarios, summary):
+    """The compact view for docs/benchmarks.md: every server against eco (io_uring),
+    one column per scenario, then the issue's targets checked one by one from the
+    same numbers (so the verdict cannot drift from the table)."""
+    L = []
+    load = [sc for sc in scenarios if not sc.get('idle')]
+    idle = [sc for sc in scenarios if sc.get('idle')]
+    L.append(f"Run of {info['date']} ({'smoke run, --quick: not a result' if a.quick else f'{a.reps} interleaved repetitions, medians'}); "
+             f"full tables in [peers.md](peers.md). Each cell is **rt/s ÷ eco's · server CPU per round trip ÷ "
+             f"eco's** (above 1 / below 1 means that server beat eco on that figure); for the open-loop scenario it "
+             f"is **p99 ÷ eco's p99** (below 1: better tail than eco); for idle connections, user-space bytes per "
+             f"connection. eco = eco (uring), 1 thread.")
+    L.append('')
+    head = '| server | ' + ' | '.join(sc['id'] for sc in load) + ''.join(' | idle B/conn' for _ in idle) + ' |'
+    L.append(head)
+    L.append('|---|' + '---:|' * (len(load) + len(idle)))
+    for srv in servers:
+        cells, any_cell = [], False
+        for sc in load:
+            _, ref = reference(summary, sc['id'], servers)
+            s = summary.get((sc['id'], srv.key))
+            if not s:
+                cells.append('—')
+            elif s['failed']:
+                cells.append('FAILED')
+                any_cell = True
+            elif not ref:
+                cells.append('?')
+            elif sc.get('rate'):
+                cells.append(f"{s['p99'] / ref['p99']:.2f}" if s.get('p99') and ref.get('p99') else '—')
+                any_cell = True
+            else:
+                rt = s['rt_per_s'] / ref['rt_per_s']
+                cpu = (s['server_cpu_us_per_rt'] / ref['server_cpu_us_per_rt']
+                       if s.get('server_cpu_us_per_rt') and ref.get('server_cpu_us_per_rt') else None)
+                cells.append(f"{rt:.2f} · {cpu:.2f}" if cpu else f'{rt:.2f}')
+                any_cell = True
+        for sc in idle:
+            s = summary.get((sc['id'], srv.key))
+            if _ok(s):
+                cells.append(fmt_num(s['bytes_per_conn_idle']))
+                any_cell = True
+            else:
+                cells.append('FAILED' if s else '—')
+        if any_cell:
+            L.append(f'| {srv.row} | ' + ' | '.join(cells) + ' |')
+    L.append('')
+    L.append('Targets (issue 6), checked against the best peer in each scenario:')
+    L.append('')
+    L.extend(target_lines(servers, scenarios, summary))
+    L.append('')
+    return '\n'.join(L)
+
+
+def target_lines(servers, scenarios, summary):
+    out = []
+    def cells(scid, eco):
+        r = [(srv, summary.get((scid, srv.key))) for srv in servers if srv.is_eco == eco]
+        return [(srv, s) for srv, s in r if _ok(s)]
+    eco_ref = {sc['id']: reference(summary, sc['id'], servers) for sc in scenarios}
+    for scid in ('50x64', '50x16k'):
+        srv, ref = eco_ref.get(scid, (None, None))
+        peers = [c for c in cells(scid, False) if c[1].get('server_cpu_us_per_rt')]
+        if not ref or not peers:
+            continue
+        bp = min(peers, key=lambda c: c[1]['server_cpu_us_per_rt'])
+        r = ref['server_cpu_us_per_rt'] / bp[1]['server_cpu_us_per_rt']
+        out.append(f"- {'met' if r <= 0.8 else '**not met**'}: server CPU per round trip at {scid} ≤ 0.8× the "
+                   f"leanest peer's: eco {ref['server_cpu_us_per_rt']:.2f} µs against {bp[0].row} "
+                   f"{bp[1]['server_cpu_us_per_rt']:.2f} µs = {r:.2f}×")
+    lost = []
+    for sc in scenarios:
+        if sc.get('idle') or sc.get('rate'):
+            continue
+        ecos, peers = cells(sc['id'], True), cells(sc['id'], False)
+        if not ecos or not peers:
+            continue
+        be = max(ecos, key=lambda c: c[1]['rt_per_s'])
+        bp = max(peers, key=lambda c: c[1]['rt_per_s'])
+        r = be[1]['rt_per_s'] / bp[1]['rt_per_s']
+        if r < 1:
+            spread = max(be[1].get('spread') or 0, bp[1].get('spread') or 0)
+            lost.append(f"{sc['id']} ({be[0].row} {r:.2f}× {bp[0].row}; spread ±{spread * 100:.0f}%)")
+    out.append('- ' + ('met' if not lost else '**not met**') + ': round trips/s ≥ the best peer in every scenario'
+               + (' (best eco row against best peer); below in: ' + ', '.join(lost) if lost else ''))
+    for sc in scenarios:
+        if not sc.get('rate'):
+            continue
+        ecos, peers = cells(sc['id'], True), cells(sc['id'], False)
+        if ecos and peers:
+            be = min(ecos, key=lambda c: c[1]['p99'] or 1e18)
+            bp = min(peers, key=lambda c: c[1]['p99'] or 1e18)
+            out.append(f"- {'met' if be[1]['p99'] <= bp[1]['p99'] else '**not met**'}: open-loop p99 ≤ the best "
+                       f"peer's: {be[0].row} {fmt_lat(be[1]['p99'])} µs against {bp[0].row} {fmt_lat(bp[1]['p99'])} µs")
+    for sc in scenarios:
+        if not sc.get('idle'):
+            continue
+        ecos, peers = cells(sc['id'], True), cells(sc['id'], False)
+        if ecos and peers:
+            be = min(ecos, key=lambda c: c[1]['bytes_per_conn_idle'])
+            bp = min(peers, key=lambda c: c[1]['bytes_per_conn_idle'])
+            ok = be[1]['bytes_per_conn_idle'] < bp[1]['bytes_per_conn_idle']
+            out.append(f"- {'met' if ok else '**not met**'}: user-space memory per idle connection the lowest: "
+                       f"{be[0].row} {fmt_num(be[1]['bytes_per_conn_idle'])} B against {bp[0].row} "
+                       f"{fmt_num(bp[1]['bytes_per_conn_idle'])} B")
+    return out
+
+
+def write_between(path, begin, end, section):
+    """Replaces the text between the markers in `path` (appends the block if absent)."""
+    path = Path(path)
+    block = f'{begin}\n{section}\n{end}\n'
+    text = path.read_text() if path.exists() else ''
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip('\n')
+        path.write_text(head + block + tail)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.rstrip('\n') + ('\n\n' if text else '') + block)

@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 ARGS ?=
 
 .PHONY: all deps build debug asan run test test-release test-asan fuzz clean
-.PHONY: bench-deps bench-peers
+.PHONY: bench bench-deps bench-peers
 
 all: build
 
@@ -42,6 +42,10 @@ test-asan: asan
 BENCH_ARGS ?=
 bench-deps:
 	@scripts/install-deps.sh bench
+
+# `make bench` = the peer comparison: docs/benchmarks.md (ratio table, targets, chart)
+# and docs/peers.md (full tables). Full run about 12 minutes; BENCH_ARGS=--quick about 1.
+bench: bench-peers
 
 bench-peers: build bench-deps
 	bench/peers/build.sh build/peers

@@ -7,6 +7,7 @@
 #include "util/exit_codes.h"
 #include "util/log.h"
 #include "util/units.h"
+#include "session/limits.h"
 
 namespace eco::cli {
 
@@ -19,6 +20,9 @@ struct ServeArgs {
   std::string log_format = "text";
   bool quiet = false;
   bool inetd = false;
+  // Limits and access (issue 7), parsed in the run step.
+  std::string idle_timeout, max_duration, max_bytes, rate_per_ip, proxy_timeout = "5s", udp_drop_ports,
+      udp_rate;
 };
 }  // namespace
 
@@ -60,6 +64,41 @@ Command add_serve(CLI::App& app) {
   sub->add_flag("--inetd", a->inetd,
                 "Echo one connection given as stdin/stdout, then exit (inetd, xinetd, systemd-socket-activate --inetd)");
 
+  const std::string lim = "Limits and access";
+  auto& L = a->cfg.engine_config.limits;
+  sub->add_option("--max-conns", L.max_conns, "Most open TCP connections (all threads); excess ones are closed at once")
+      ->group(lim);
+  sub->add_option("--max-conns-per-ip", L.max_conns_per_ip, "Most open TCP connections per source address")
+      ->group(lim);
+  sub->add_option("--idle-timeout", a->idle_timeout, "Close a connection after this long without a byte (off by default)")
+      ->check(duration_validator())
+      ->group(lim);
+  sub->add_option("--max-conn-duration", a->max_duration, "Close a connection this long after it opened")
+      ->check(duration_validator())
+      ->group(lim);
+  sub->add_option("--max-bytes", a->max_bytes, "Close a connection that sends more than this many bytes")
+      ->check(size_validator())
+      ->group(lim);
+  sub->add_option("--rate-limit-per-ip", a->rate_per_ip,
+                  "Bytes per second per source over TCP (e.g. 1M); enforced by pausing reads")
+      ->check(size_validator())
+      ->group(lim);
+  sub->add_option("--allow", L.allow, "Only admit sources in this CIDR (repeatable; IPv4 or IPv6)")->group(lim);
+  sub->add_option("--deny", L.deny, "Refuse sources in this CIDR (repeatable; wins over --allow)")->group(lim);
+  sub->add_flag("--proxy-protocol", L.proxy_protocol,
+                "TCP clients start with a PROXY v1/v2 header; its source is the client for logs, limits, access")
+      ->group(lim);
+  sub->add_option("--proxy-timeout", a->proxy_timeout, "How long a PROXY header may take to arrive")
+      ->default_str("5s")
+      ->check(duration_validator())
+      ->group(lim);
+  sub->add_option("--udp-drop-ports", a->udp_drop_ports,
+                  "UDP source ports never answered, comma-separated, or 'none' "
+                  "(default 0,7,13,17,19,37,53,123,161,389,1900,11211)")
+      ->group(lim);
+  sub->add_option("--udp-rate-per-ip", a->udp_rate, "Datagrams per second per source (e.g. 100/s); more are dropped")
+      ->group(lim);
+
   return {sub, [a] {
             log::Level level;
             if (!log::parse_level(a->log_level, level))
@@ -72,6 +111,24 @@ Command add_serve(CLI::App& app) {
               return fail(kExitUsage, "invalid --buffer '" + a->buffer + "' (must be 1 byte to 1 GiB)");
             a->cfg.engine_config.buffer_size = uint32_t(buffer);
             a->cfg.drain_timeout_s = *parse_duration(a->drain);
+            auto& limits = a->cfg.engine_config.limits;
+            auto ns = [](const std::string& d) { return uint64_t(*parse_duration(d) * 1e9); };
+            if (!a->idle_timeout.empty()) limits.idle_timeout_ns = ns(a->idle_timeout);
+            if (!a->max_duration.empty()) limits.max_duration_ns = ns(a->max_duration);
+            limits.proxy_timeout_ns = ns(a->proxy_timeout);
+            if (limits.proxy_timeout_ns == 0) return fail(kExitUsage, "invalid --proxy-timeout '0' (must be > 0)");
+            if (!a->max_bytes.empty()) limits.max_bytes = *parse_size(a->max_bytes);
+            if (!a->rate_per_ip.empty()) limits.rate_per_ip = *parse_size(a->rate_per_ip);
+            if (!a->udp_drop_ports.empty()) {
+              auto ports = session::parse_port_list(a->udp_drop_ports);
+              if (!ports) return fail(kExitUsage, "--udp-drop-ports: " + ports.error().message);
+              limits.udp_drop_ports = *ports;
+            }
+            if (!a->udp_rate.empty()) {
+              auto r = session::parse_per_second(a->udp_rate);
+              if (!r) return fail(kExitUsage, "--udp-rate-per-ip: " + r.error().message);
+              limits.udp_rate_per_ip = *r;
+            }
             auto rc = server::serve(a->cfg);
             if (!rc) return fail(kExitUsage, rc.error().message);
             return *rc;

@@ -10,8 +10,13 @@
 
 #include "net/address.h"
 #include "session/counters.h"
+#include "session/limits.h"
 #include "util/fd.h"
 #include "util/result.h"
+
+namespace eco::session {
+class Admission;
+}
 
 namespace eco::engine {
 
@@ -27,6 +32,7 @@ struct EngineConfig {
   uint32_t ring_entries = 0;
   uint32_t buf_ring_entries = 0;
   uint32_t buf_ring_size = 0;
+  session::Limits limits;  // issue 7: caps, timeouts, rates, access, PROXY, UDP guard
 };
 
 enum class Phase : int { run = 0, drain = 1, stop = 2 };
@@ -45,6 +51,8 @@ struct LoopContext {
   const EngineConfig* config = nullptr;
   session::Counters* counters = nullptr;
   LoopControl* control = nullptr;
+  // Shared by every loop; set by the server, never null while running.
+  session::Admission* admission = nullptr;
   int index = 0;  // thread number, for logs
 };
 

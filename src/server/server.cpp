@@ -17,6 +17,7 @@
 
 #include "net/socket.h"
 #include "server/systemd.h"
+#include "session/admission.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -139,6 +140,10 @@ Result<int> serve(const ServeConfig& cfg) {
   auto engine = engine::choose(cfg.engine, note);
   if (!engine) return engine.error();
   if (!note.empty()) log::info("{}", note);
+  // One admission policy for every loop (global and per-source counts are shared);
+  // built before binding so a bad --allow/--deny fails before anything listens.
+  auto admission = session::Admission::create(cfg.engine_config.limits);
+  if (!admission) return admission.error();
 
   unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   uint16_t chosen_port = 0;
@@ -189,6 +194,7 @@ Result<int> serve(const ServeConfig& cfg) {
     l->ctx.config = &cfg.engine_config;
     l->ctx.counters = &l->counters;
     l->ctx.control = &l->control;
+    l->ctx.admission = admission->get();
     l->ctx.index = int(t);
     loops.push_back(std::move(l));
   }
@@ -272,10 +278,17 @@ Result<int> serve(const ServeConfig& cfg) {
   for (auto& l : loops) l->thread.join();
 
   uint64_t cut = sum(loops, &session::Counters::cut_at_stop);
-  log::info("Served {} connection(s), echoed {} TCP bytes and {} UDP datagram(s){}",
+  // Policy rejections by reason, only the non-zero ones: "; refused: denied=2 max_conns=1".
+  std::string refused;
+  for (size_t r = 0; r < session::kRejectReasons; ++r) {
+    uint64_t n = 0;
+    for (const auto& l : loops) n += l->counters.rejected[r].load(std::memory_order_relaxed);
+    if (n) refused += fmt::format("{}{}={}", refused.empty() ? "; refused: " : " ", session::to_string(session::Reject(r)), n);
+  }
+  log::info("Served {} connection(s), echoed {} TCP bytes and {} UDP datagram(s){}{}",
             sum(loops, &session::Counters::accepted), sum(loops, &session::Counters::tcp_bytes),
             sum(loops, &session::Counters::udp_datagrams),
-            cut ? fmt::format("; {} connection(s) cut at shutdown", cut) : "");
+            cut ? fmt::format("; {} connection(s) cut at shutdown", cut) : "", refused);
   return exit_code;
 }
 

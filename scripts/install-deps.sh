@@ -10,6 +10,7 @@ packages=(
   python3 iproute2 procps
   systemd  # systemd-socket-activate, for the socket-activation tests
   zlib1g-dev nlohmann-json3-dev libhdrhistogram-java default-jre-headless
+  haproxy python3-yaml  # the scale-out test bed's balancer; deploy manifest checks (tests/scale)
 )
 
 # Optional groups: `install-deps.sh fuzz` adds what `make fuzz` needs (clang + libFuzzer);
@@ -26,6 +27,7 @@ for group in "$@"; do
         socat                            # socat fork peer
         util-linux                       # taskset
         gnuplot-nox                      # the chart (docs/peers.png)
+        graphviz                         # docs/scaling.png (bench/scale_diagram.sh)
       )
       # Node.js: any installed `node` will do (Debian's nodejs or a vendor build).
       command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Scale-out on the namespace test bed (scripts/testbed/): 3 eco servers behind HAProxy
+# (TCP mode, health checks, PROXY v2), 2 load clients; then UDP over ECMP anycast.
+#
+#   1. load from both client hosts through HAProxy, every echoed byte verified, spread
+#      over all three servers, which see the real client addresses (PROXY v2);
+#   2. --deny and --max-conns-per-ip applied to those real addresses: client 2 is
+#      refused while client 1 is served; client 1 over its per-address limit is cut;
+#   3. one server gets SIGTERM mid-run: it drains and exits 0, HAProxy routes around it,
+#      no mismatch, only the connections it held are cut; the two clients' JSON results
+#      combined with `eco bench merge`;
+#   4. UDP to an anycast address over an ECMP route: sockets spread over the servers.
+#
+# Usage: [BED_ENGINE=epoll|uring|...] scale_test.sh ECO_BINARY. Exit 0 pass, 1 fail, 77 skipped (no namespaces here).
+# Parts that need an eco feature not built yet (--proxy-protocol, --metrics, --deny)
+# are reported as skipped, and the bed falls back (TCP checks, no PROXY header).
+set -euo pipefail
+
+ECO=${1:?usage: scale_test.sh ECO_BINARY}
+ECO=$(readlink -f "$ECO")
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../scripts/testbed/lib.sh
+source "$HERE/../../scripts/testbed/lib.sh"
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
+
+if ! why=$(bed_can_run); then
+  echo "SKIP: scale test needs network namespaces: $why"
+  exit 77
+fi
+command -v haproxy >/dev/null 2>&1 || { echo "SKIP: scale test needs haproxy (scripts/install-deps.sh installs it)"; exit 77; }
+
+passed=0 failed=0 skipped=0
+pass() { echo "PASS: $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+skip() { echo "SKIP: $*"; skipped=$((skipped + 1)); }
+check() {  # check "what" test-args...
+  local what=$1; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+# A field of a bench JSON result, by Python expression on `d`: jq FILE 'd["errors"]["mismatch"]'.
+jq() { "$PY" -c 'import json,sys
+try: d=json.load(open(sys.argv[1]))
+except Exception as e: print(-1); sys.stderr.write("scale: cannot read %s: %s\n" % (sys.argv[1], e)); sys.exit(0)
+print(eval(sys.argv[2]))' "$1" "$2"; }
+errors_total() { jq "$1" 'sum(d["errors"].values())'; }
+# Connect events in a server's JSON log, optionally only from one peer address.
+connects() { grep -c "\"event\":\"connect\".*\"peer\":\"${2:-}" "$BED_DIR/$1.log" || true; }
+# The "refused: denied=N ..." counts from a stopped server's last log line.
+refused() { local n; n=$(grep -o "$2=[0-9]*" "$BED_DIR/$1.log" | tail -1 | cut -d= -f2 || true); echo "${n:-0}"; }
+
+bed_clean_stale
+BED_ECO=$ECO
+bed_init
+on_exit() {
+  local rc=$?
+  if [ $rc -ne 0 ] || [ $failed -ne 0 ]; then
+    for f in "$BED_DIR"/*.log; do [ -f "$f" ] && { echo "--- ${f##*/} (last 15 lines)"; tail -15 "$f"; }; done
+    [ -f "$BED_DIR/haproxy.cfg" ] && { echo "--- haproxy.cfg"; cat "$BED_DIR/haproxy.cfg"; }
+  fi
+  bed_down
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+T0=$(date +%s)
+bed_up
+echo "scale: eco features (probed): $BED_FEATURES; engine ${BED_ENGINE:-auto}; bed $BED_PREFIX in $BED_DIR"
+[ "$BED_HAS_PROXY" = 1 ] || skip "PROXY v2 parts: this eco does not act on --proxy-protocol (HAProxy sends no header; eco sees the balancer's address)"
+[ "$BED_HAS_METRICS" = 1 ] || skip "/readyz health checks: this eco has no working --metrics (HAProxy uses TCP connect checks)"
+LB="$(bed_addr lb):$BED_PORT"
+C1=$(bed_addr c1) C2=$(bed_addr c2)
+
+# Runs eco bench on a client host in the background; result JSON in $BED_DIR/<name>.json.
+bench_bg() {  # bench_bg HOST NAME ARGS...
+  local h=$1 name=$2; shift 2
+  ip netns exec "$(bed_ns "$h")" "$ECO" bench "$@" --json -q >"$BED_DIR/$name.json" 2>"$BED_DIR/$name.err" </dev/null &
+  BENCH_PID=$!
+}
+# Sets RC to the exit code of background job $1 (only this shell can reap it: no $(...)).
+wait_rc() { RC=0; wait "$1" || RC=$?; }
+
+# ---- 1. balanced load from two client hosts ----
+bed_start_servers
+bed_start_haproxy
+bench_bg c1 load1 "$LB" --conns 6 --duration 2s --warmup 0.3s; p1=$BENCH_PID
+bench_bg c2 load2 "$LB" --conns 6 --duration 2s --warmup 0.3s; p2=$BENCH_PID
+wait_rc $p1; rc1=$RC; wait_rc $p2; rc2=$RC
+check "client 1 load through HAProxy: exit $rc1, $(jq "$BED_DIR/load1.json" 'd["round_trips"]') round trips verified, $(errors_total "$BED_DIR/load1.json") errors" \
+  test "$rc1" = 0 -a "$(errors_total "$BED_DIR/load1.json")" = 0 -a "$(jq "$BED_DIR/load1.json" 'd["round_trips"]')" -gt 0
+check "client 2 load through HAProxy: exit $rc2, $(jq "$BED_DIR/load2.json" 'd["round_trips"]') round trips verified, $(errors_total "$BED_DIR/load2.json") errors" \
+  test "$rc2" = 0 -a "$(errors_total "$BED_DIR/load2.json")" = 0 -a "$(jq "$BED_DIR/load2.json" 'd["round_trips"]')" -gt 0
+bed_stop_servers
+for s in "${BED_SERVERS[@]}"; do
+  check "$s got a share of the 12 connections ($(connects "$s"))" [ "$(connects "$s")" -ge 2 ]
+done
+if [ "$BED_HAS_PROXY" = 1 ]; then
+  n1=0 n2=0 nlb=0
+  for s in "${BED_SERVERS[@]}"; do
+    n1=$((n1 + $(connects "$s" "$C1"))); n2=$((n2 + $(connects "$s" "$C2"))); nlb=$((nlb + $(connects "$s" "$(bed_addr lb):")))
+  done
+  check "servers saw the real client addresses via PROXY v2 ($C1: $n1, $C2: $n2, balancer: $nlb)" \
+    test "$n1" -ge 6 -a "$n2" -ge 6 -a "$nlb" = 0
+fi
+"$ECO" bench merge "$BED_DIR/load1.json" "$BED_DIR/load2.json" --json >"$BED_DIR/load_merged.json" || true
+merged_rt=$(jq "$BED_DIR/load_merged.json" 'd["round_trips"]')
+sum_rt=$(( $(jq "$BED_DIR/load1.json" 'd["round_trips"]') + $(jq "$BED_DIR/load2.json" 'd["round_trips"]') ))
+check "eco bench merge adds the two hosts' round trips ($merged_rt = $sum_rt, $(jq "$BED_DIR/load_merged.json" 'd["hosts"]') hosts)" \
+  test "$merged_rt" = "$sum_rt" -a "$(jq "$BED_DIR/load_merged.json" 'd["hosts"]')" = 2
+
+# ---- 2. allow/deny and per-client limits on the real addresses ----
+if [ "$BED_HAS_PROXY" = 1 ] && [ "$BED_HAS_LIMITS" = 1 ]; then
+  for s in "${BED_SERVERS[@]}"; do : >"$BED_DIR/$s.log"; done
+  bed_start_servers --deny "$C2/32" --max-conns-per-ip 2
+  bed_wait_backends_up
+  # Client 1: 3 connections, one per server (round robin), under the limit of 2 per address.
+  bench_bg c1 limit_ok "$LB" --conns 3 --duration 2s --warmup 0; p1=$BENCH_PID
+  sleep 0.5
+  denied_rcs=""
+  for i in 1 2 3; do
+    rc=0; bed_exec c2 "$ECO" send "$LB" "from client 2" --timeout 3s >/dev/null 2>&1 </dev/null || rc=$?
+    denied_rcs+="$rc "
+  done
+  wait_rc $p1; rc1=$RC
+  check "client 1 is served while client 2 is denied (exit $rc1, $(jq "$BED_DIR/limit_ok.json" 'd["round_trips"]') round trips, $(errors_total "$BED_DIR/limit_ok.json") errors)" \
+    test "$rc1" = 0 -a "$(errors_total "$BED_DIR/limit_ok.json")" = 0 -a "$(jq "$BED_DIR/limit_ok.json" 'd["round_trips"]')" -gt 0
+  check "client 2's connections are closed unanswered (eco send exits: $denied_rcs)" \
+    bash -c '[[ " $1" != *" 0 "* ]]' _ "$denied_rcs"
+  # Client 1 with 12 connections: 4 per server, 2 over the per-address limit on each.
+  bench_bg c1 limit_over "$LB" --conns 12 --duration 1s --warmup 0 --timeout 2s; p1=$BENCH_PID
+  wait_rc $p1; rc1=$RC
+  over_err=$(errors_total "$BED_DIR/limit_over.json")
+  check "client 1 over --max-conns-per-ip is cut (exit $rc1, $over_err connection errors, no mismatch, $(jq "$BED_DIR/limit_over.json" 'd["round_trips"]') round trips still served)" \
+    test "$rc1" = 1 -a "$over_err" -gt 0 -a "$(jq "$BED_DIR/limit_over.json" 'd["errors"]["mismatch"]')" = 0 \
+    -a "$(jq "$BED_DIR/limit_over.json" 'd["round_trips"]')" -gt 0
+  bed_stop_servers
+  denied=0 perip=0
+  for s in "${BED_SERVERS[@]}"; do
+    denied=$((denied + $(refused "$s" denied))); perip=$((perip + $(refused "$s" max_conns_per_ip)))
+  done
+  check "servers counted the refusals by reason (denied=$denied >= 3, max_conns_per_ip=$perip > 0)" \
+    test "$denied" -ge 3 -a "$perip" -gt 0
+else
+  skip "allow/deny and per-client limits over PROXY v2 (this eco does not apply --deny to the PROXY source yet)"
+fi
+
+# ---- 3. one server drained mid-run; HAProxy routes around it ----
+for s in "${BED_SERVERS[@]}"; do : >"$BED_DIR/$s.log"; done
+BED_DRAIN=1s bed_start_servers
+bed_wait_backends_up
+bench_bg c1 drain1 "$LB" --conns 6 --duration 4s --warmup 0 --timeout 3s; p1=$BENCH_PID
+bench_bg c2 drain2 "$LB" --conns 6 --duration 4s --warmup 0 --timeout 3s; p2=$BENCH_PID
+sleep 1.2
+held=$(connects s2)
+before=$(( $(connects s1) + $(connects s3) ))
+bed_stop_server s2 5
+check "s2 drained and exited 0 after SIGTERM (exit $BED_STOP_RC)" [ "$BED_STOP_RC" = 0 ]
+check "HAProxy marked s2 DOWN" bed_wait_backend s2 DOWN
+wait_rc $p1; rc1=$RC; wait_rc $p2; rc2=$RC
+e1=$(errors_total "$BED_DIR/drain1.json"); e2=$(errors_total "$BED_DIR/drain2.json")
+mm=$(( $(jq "$BED_DIR/drain1.json" 'd["errors"]["mismatch"]') + $(jq "$BED_DIR/drain2.json" 'd["errors"]["mismatch"]') ))
+bad=$(( $(jq "$BED_DIR/drain1.json" 'd["errors"]["refused"]+d["errors"]["timeout"]+d["errors"]["other"]') \
+      + $(jq "$BED_DIR/drain2.json" 'd["errors"]["refused"]+d["errors"]["timeout"]+d["errors"]["other"]') ))
+check "no mismatch through the drain ($mm)" [ "$mm" = 0 ]
+check "only the connections s2 held were cut: $((e1 + e2)) errors (short read/reset), s2 held $held; none refused or timed out ($bad)" \
+  test $((e1 + e2)) -ge 1 -a $((e1 + e2)) -le "$held" -a "$bad" = 0
+after=$(( $(connects s1) + $(connects s3) ))
+check "the cut connections were reopened on s1/s3 ($after connects there, $before before the stop)" [ "$after" -ge $((before + e1 + e2)) ]
+"$ECO" bench merge "$BED_DIR/drain1.json" "$BED_DIR/drain2.json" >"$BED_DIR/drain_merged.txt" || true
+"$ECO" bench merge "$BED_DIR/drain1.json" "$BED_DIR/drain2.json" --json >"$BED_DIR/drain_merged.json" || true
+echo "--- merged report of the drain run (2 client hosts):"; cat "$BED_DIR/drain_merged.txt"
+check "merged drain report: $(jq "$BED_DIR/drain_merged.json" 'd["round_trips"]') round trips, errors = $((e1 + e2)) summed" \
+  test "$(errors_total "$BED_DIR/drain_merged.json")" = $((e1 + e2)) -a "$(jq "$BED_DIR/drain_merged.json" 'd["hosts"]')" = 2
+bed_stop_servers
+bed_stop_haproxy
+
+# ---- 4. UDP: anycast address, ECMP route on each client, hashed on the 5-tuple ----
+for s in "${BED_SERVERS[@]}"; do : >"$BED_DIR/$s.log"; done
+bed_start_servers
+bench_bg c1 udp1 "udp://$BED_VIP:$BED_PORT" --conns 12 --duration 1s --warmup 0; p1=$BENCH_PID
+bench_bg c2 udp2 "udp://$BED_VIP:$BED_PORT" --conns 12 --duration 1s --warmup 0; p2=$BENCH_PID
+wait_rc $p1; rc1=$RC; wait_rc $p2; rc2=$RC
+check "UDP through ECMP from both clients: exit $rc1/$rc2, $(jq "$BED_DIR/udp1.json" 'd["round_trips"]')/$(jq "$BED_DIR/udp2.json" 'd["round_trips"]') round trips, $(errors_total "$BED_DIR/udp1.json")/$(errors_total "$BED_DIR/udp2.json") errors" \
+  test "$rc1" = 0 -a "$rc2" = 0 -a "$(errors_total "$BED_DIR/udp1.json")" = 0 -a "$(errors_total "$BED_DIR/udp2.json")" = 0
+bed_stop_servers
+spread=""; used=0
+for s in "${BED_SERVERS[@]}"; do
+  n=$(grep -o '[0-9]* UDP datagram' "$BED_DIR/$s.log" | tail -1 | cut -d' ' -f1); n=${n:-0}
+  spread+="$s=$n "; [ "$n" -gt 0 ] && used=$((used + 1))
+done
+check "24 UDP sockets spread over the servers by ECMP ($spread)" [ "$used" -ge 2 ]
+
+echo "scale: $(( $(date +%s) - T0 )) s on the bed"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 ARGS ?=
 
 .PHONY: all deps build debug asan run test test-release test-asan fuzz clean
-.PHONY: bench bench-deps bench-peers
+.PHONY: bench bench-deps bench-peers scale-bench
 
 all: build
 
@@ -68,6 +68,12 @@ fuzz:
 	    tail -40 build/fuzz/$$t.log; echo "fuzz: $$t FAILED (crash input in build/fuzz/)"; exit 1; \
 	  fi; grep DONE build/fuzz/$$t.log; \
 	done
+
+# Scale-out (docs/scaling.md): the same load against 1, 2 and 3 eco servers through
+# HAProxy and over ECMP on the namespace test bed (scripts/testbed/). Needs root.
+# Not part of `make test`; the bed's test is in ctest (label scale).
+scale-bench: build
+	bench/scale.sh build/release/eco docs/results/scale.json
 
 clean:
 	rm -rf build

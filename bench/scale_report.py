@@ -5,6 +5,8 @@
       one JSON line: the merged bench result plus the CPU (in cores) each part used
   scale_report.py table [OUT.json] META_JSON < rows
       the Markdown table (medians over repetitions); the rows and META into OUT.json
+  scale_report.py from-json RESULTS.json
+      the table again from a saved run (docs/results/scale.json)
 """
 import collections
 import json
@@ -35,11 +37,20 @@ def table(a):
     if out:
         with open(out, "w") as f:
             json.dump(dict(meta, runs=rows), f, indent=1)
+    print_table(rows)
+
+
+def from_json(a):
+    print_table(json.load(open(a[0]))["runs"])
+
+
+def print_table(rows):
     groups = collections.OrderedDict()
     for r in rows:
         groups.setdefault(r["label"].rsplit(".r", 1)[0], []).append(r)
-    print("| path | servers | rt/s (median) | runs | p99 µs (median) | errors | CPU cores used: clients / servers / HAProxy / whole machine |")
-    print("|---|---:|---:|---|---:|---:|---|")
+    print("| path | servers | rt/s (median) | runs | p99 µs (median) | errors "
+          "| CPU cores used: clients / servers / HAProxy / whole machine | CPU µs per round trip: servers / HAProxy |")
+    print("|---|---:|---:|---|---:|---:|---|---|")
     for key, rs in groups.items():
         kind, n = key.split("-")
         med = lambda f: statistics.median(f(r) for r in rs)  # noqa: E731
@@ -47,8 +58,9 @@ def table(a):
         runs = " · ".join(f"{r['rt_per_s']:,.0f}" for r in rs)
         print(f"| {NAMES[kind]} | {n} | {med(lambda r: r['rt_per_s']):,.0f} | {runs} | {med(lambda r: r['p99_us']):,.0f} | "
               f"{sum(r['errors'] for r in rs)} | {cpu('clients'):.2f} / {cpu('servers'):.2f} / {cpu('haproxy'):.2f} / "
-              f"{cpu('machine_busy'):.2f} |")
+              f"{cpu('machine_busy'):.2f} | {med(lambda r: r['cpu_cores']['servers'] / r['rt_per_s'] * 1e6):.1f} / "
+              f"{med(lambda r: r['cpu_cores']['haproxy'] / r['rt_per_s'] * 1e6):.1f} |")
 
 
 if __name__ == "__main__":
-    {"row": row, "table": table}[sys.argv[1]](sys.argv[2:])
+    {"row": row, "table": table, "from-json": from_json}[sys.argv[1]](sys.argv[2:])

@@ -333,6 +333,11 @@ bed_backend_states() {
   bed_haproxy_cmd "show stat" 2>/dev/null | awk -F, '$1=="eco_servers" && $2!="BACKEND" {print $2, $18}'
 }
 
+# "s1 L7OK", ... : the last health check's result per server (check_status, field 37).
+bed_backend_checks() {
+  bed_haproxy_cmd "show stat" 2>/dev/null | awk -F, '$1=="eco_servers" && $2!="BACKEND" {print $2, $37}'
+}
+
 # Waits until $1 servers (default: all in the config) are UP in HAProxy; 10 s at most.
 bed_wait_backends_up() {
   local want=${1:-0} i up

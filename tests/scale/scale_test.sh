@@ -45,6 +45,8 @@ print(eval(sys.argv[2]))' "$1" "$2"; }
 errors_total() { jq "$1" 'sum(d["errors"].values())'; }
 # Connect events in a server's JSON log, optionally only from one peer address.
 connects() { grep -c "\"event\":\"connect\".*\"peer\":\"${2:-}" "$BED_DIR/$1.log" || true; }
+# Reject events in the servers' JSON logs for one reason and peer address.
+rejects() { cat "$BED_DIR"/s[0-9].log | grep '"event":"reject"' | grep "\"reason\":\"$1\"" | grep -c "\"peer\":\"$2:" || true; }
 # The "refused: denied=N ..." counts from a stopped server's last log line.
 refused() { local n; n=$(grep -o "$2=[0-9]*" "$BED_DIR/$1.log" | tail -1 | cut -d= -f2 || true); echo "${n:-0}"; }
 
@@ -82,6 +84,10 @@ wait_rc() { RC=0; wait "$1" || RC=$?; }
 # ---- 1. balanced load from two client hosts ----
 bed_start_servers
 bed_start_haproxy
+if [ "$BED_HAS_METRICS" = 1 ]; then
+  checks=$(bed_backend_checks | tr '\n' ' ')
+  check "HAProxy health-checks eco over HTTP on the metrics port ($checks)" test "$(grep -o L7OK <<<"$checks" | wc -l)" = 3
+fi
 bench_bg c1 load1 "$LB" --conns 6 --duration 2s --warmup 0.3s; p1=$BENCH_PID
 bench_bg c2 load2 "$LB" --conns 6 --duration 2s --warmup 0.3s; p2=$BENCH_PID
 wait_rc $p1; rc1=$RC; wait_rc $p2; rc2=$RC
@@ -139,6 +145,10 @@ if [ "$BED_HAS_PROXY" = 1 ] && [ "$BED_HAS_LIMITS" = 1 ]; then
   done
   check "servers counted the refusals by reason (denied=$denied >= 3, max_conns_per_ip=$perip > 0)" \
     test "$denied" -ge 3 -a "$perip" -gt 0
+  # The refusals are logged (at most once a second per reason) with the real client address.
+  check "refusals logged with the real client: denied $C2, max_conns_per_ip $C1" \
+    test "$(rejects denied "$C2")" -gt 0 -a "$(rejects max_conns_per_ip "$C1")" -gt 0 \
+    -a "$(rejects denied "$(bed_addr lb)")" = 0 -a "$(rejects max_conns_per_ip "$(bed_addr lb)")" = 0
 else
   skip "allow/deny and per-client limits over PROXY v2 (this eco does not apply --deny to the PROXY source yet)"
 fi

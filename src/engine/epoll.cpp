@@ -16,8 +16,12 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "net/proxy_read.h"
+#include "session/admission.h"
 #include "session/buffer_pool.h"
 #include "session/conn_log.h"
+#include "session/deadline_list.h"
+#include "session/udp_guard.h"
 #include "session/slots.h"
 #include "session/echo_buffer.h"
 #include "session/tcp_session.h"
@@ -28,6 +32,10 @@ namespace eco::engine {
 namespace {
 
 using session::Counters;
+using session::Reject;
+
+// How far a connection got through admission (what close must give back).
+enum class Admitted : uint8_t { none, pending, full };
 
 // epoll_event.data tags: connections carry (generation << 32 | slot) so an event for
 // a slot that was closed and reused in the same batch is recognised as stale.
@@ -46,6 +54,13 @@ struct Conn {
   bool peer_hup = false;  // RDHUP/HUP/ERR reported: read on until EOF or the error
   bool writable = true;
   bool queued = false;    // on the ready list
+  bool awaiting_proxy = false;  // --proxy-protocol: header not read yet
+  Admitted admitted = Admitted::none;
+  uint8_t reject = 0xff;  // a policy reason to close for (Reject), 0xff: none
+  uint32_t source = session::Admission::kNoSource;
+  uint64_t paused_until = 0;  // --rate-limit-per-ip: not read before this (0: not paused)
+  char* proxy_buf = nullptr;  // the PROXY header so far (from proxy_pool_)
+  size_t proxy_have = 0;
   session::TcpSession s;
   session::EchoBuffer out;
   sockaddr_in6 peer{};    // large enough for both families; kept for the close log
@@ -63,8 +78,18 @@ class EpollLoop {
       : ctx_(ctx),
         cfg_(*ctx.config),
         counters_(*ctx.counters),
+        adm_(*ctx.admission),
+        lim_(cfg_.limits),
         pool_(cfg_.buffer_size, 256),
-        scratch_(new char[cfg_.buffer_size]) {}
+        proxy_pool_(uint32_t(net::kProxyMaxHeader), 64),
+        scratch_(new char[cfg_.buffer_size]),
+        timers_(lim_.idle_timeout_ns, lim_.max_duration_ns, lim_.proxy_protocol ? lim_.proxy_timeout_ns : 0),
+        udp_guard_(lim_, adm_) {
+    // One flag for everything per-connection beyond plain echo: with no limits the hot
+    // path pays a single predictable branch.
+    policed_ = lim_.max_bytes || lim_.rate_per_ip || timers_.idle_enabled();
+    clocked_ = timers_.enabled() || lim_.rate_per_ip;
+  }
 
   Status run();
 
@@ -78,17 +103,37 @@ class EpollLoop {
   ssize_t recv_some(Conn& c, char* dst, size_t len);
   bool read_some(Conn& c);
   void close_conn(uint32_t slot, const char* why);
+  bool admit_new(Conn& c, uint32_t slot, int fd);
+  bool read_proxy(uint32_t slot);
+  bool after_read(Conn& c, uint64_t n);
+  void run_timers();
+  void reject_now(Reject r, const net::Address& peer);
   void enter_drain();
   void close_all();
   int next_timeout() const;
+  int io_timeout() const;
 
   Conn& conn(uint32_t slot) { return conns_[slot]; }
+  uint32_t slot_of(const Conn& c) const { return uint32_t(&c - conns_.data()); }
+  net::Address peer_of(const Conn& c) const {
+    return net::Address::from(reinterpret_cast<const sockaddr*>(&c.peer), c.peer_len);
+  }
 
   LoopContext& ctx_;
   const EngineConfig& cfg_;
   Counters& counters_;
+  session::Admission& adm_;
+  const session::Limits& lim_;
   session::BufferPool pool_;
+  session::BufferPool proxy_pool_;
   std::unique_ptr<char[]> scratch_;
+  session::ConnTimers timers_;
+  session::UdpGuard udp_guard_;
+  bool policed_ = false;
+  bool clocked_ = false;  // some deadline or rate needs the clock each turn
+  uint64_t now_ = 0;  // this turn's clock, kept only when timers or rates need it
+  std::vector<uint64_t> paused_;  // (gen << 32 | slot) of connections paused by the rate
+  std::vector<uint64_t> paused_scan_;
   std::unique_ptr<char[]> udp_bufs_;
   Fd ep_;
   std::vector<ListenState> listeners_;
@@ -135,6 +180,7 @@ Status EpollLoop::run() {
       if (errno == EINTR) continue;
       return sys_error("epoll_wait");
     }
+    if (clocked_) now_ = now_ns();
     for (int i = 0; i < n; ++i) {
       uint64_t tag = events[i].data.u64;
       if (tag == kControlTag) {
@@ -172,12 +218,28 @@ Status EpollLoop::run() {
     if (accept_retry_at_ && now_ns() >= accept_retry_at_) accept_retry_at_ = 0;
     for (size_t i = 0; i < listeners_.size() && !accept_retry_at_; ++i)
       if (listeners_[i].maybe_more) accept_some(i);
+    if (clocked_) run_timers();
   }
   close_all();
   return {};
 }
 
 int EpollLoop::next_timeout() const {
+  int t = io_timeout();
+  if (!clocked_ || t == 0) return t;
+  // Connection deadlines (idle, age, PROXY wait) and the end of rate pauses.
+  uint64_t d = timers_.next_deadline();
+  for (uint64_t v : paused_) {
+    const Conn& c = conns_[uint32_t(v)];
+    if (c.fd >= 0 && c.gen == uint32_t(v >> 32) && c.paused_until) d = std::min(d, c.paused_until);
+  }
+  if (d == UINT64_MAX) return t;
+  uint64_t now = now_ns();
+  int td = d > now ? int(std::min<uint64_t>((d - now) / 1'000'000 + 1, 1000)) : 0;
+  return t < 0 ? td : std::min(t, td);
+}
+
+int EpollLoop::io_timeout() const {
   if (!ready_.empty()) return 0;
   for (const auto& ls : listeners_)
     if (ls.maybe_more && !accept_retry_at_) return 0;
@@ -229,9 +291,36 @@ void EpollLoop::accept_some(size_t i) {
       accept_retry_at_ = now_ns() + kAcceptRetryNs;
       return;
     }
+    // Admission, before the connection costs anything (no slot, no epoll entry).
+    Admitted admitted = Admitted::none;
+    uint32_t source = session::Admission::kNoSource;
+    if (lim_.proxy_protocol) {
+      // The socket peer is the balancer: only the global cap applies until the header
+      // names the client.
+      if (auto r = adm_.admit_pending()) {
+        reject_now(*r, net::Address::from(reinterpret_cast<sockaddr*>(&ss), len));
+        ::close(fd);
+        continue;
+      }
+      admitted = Admitted::pending;
+    } else if (adm_.enabled()) {
+      net::Address peer = net::Address::from(reinterpret_cast<sockaddr*>(&ss), len);
+      if (auto r = adm_.admit(peer, source)) {
+        reject_now(*r, peer);
+        ::close(fd);
+        continue;
+      }
+      admitted = Admitted::full;
+    }
     uint32_t slot = session::take_slot(conns_, free_slots_);
     Conn& c = conn(slot);
     c.fd = fd;
+    c.admitted = admitted;
+    c.source = source;
+    c.reject = 0xff;
+    c.paused_until = 0;
+    c.awaiting_proxy = lim_.proxy_protocol;
+    c.proxy_have = 0;
     c.gen++;
     c.readable = false;
     c.peer_hup = false;
@@ -248,12 +337,21 @@ void EpollLoop::accept_some(size_t i) {
       log::error("epoll_ctl(add connection): {}", std::strerror(errno));
       ::close(fd);
       c.fd = -1;
+      if (admitted == Admitted::full) adm_.release(peer_of(c));
+      else if (admitted == Admitted::pending) adm_.release_pending();
+      c.admitted = Admitted::none;
       free_slots_.push_back(slot);
       continue;
     }
     ++active_;
     counters_.connection_opened();
-    session::log_connected(net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len));
+    if (timers_.enabled()) {
+      uint64_t now = now_ns();
+      timers_.opened(slot, now);
+      if (c.awaiting_proxy) timers_.await_proxy(slot, now);
+    }
+    // With PROXY the client is known (and logged) only once the header is read.
+    if (!c.awaiting_proxy) session::log_connected(peer_of(c));
     // The first bytes may already be queued; the ET registration reports them.
   }
   // Budget used: more may be waiting; next_timeout() makes the loop come back.
@@ -278,10 +376,27 @@ void EpollLoop::handle_udp(Listener& l) {
         log::warn("recvmmsg on udp://{}: {}", l.addr.to_string(), std::strerror(errno));
       return;
     }
+    const int got = n;
+    if (udp_guard_.active()) {
+      // Policy drops (reflector ports, access list, rate) leave the batch before the echo.
+      uint64_t now = udp_guard_.needs_time() ? now_ns() : 0;
+      int kept = 0;
+      for (int i = 0; i < n; ++i) {
+        auto* sa = reinterpret_cast<sockaddr*>(&from[i]);
+        if (auto r = udp_guard_.check(sa, msgs[i].msg_hdr.msg_namelen, now)) {
+          counters_.reject(*r);
+          adm_.log_reject(*r, net::Address::from(sa, msgs[i].msg_hdr.msg_namelen));
+          continue;
+        }
+        if (kept != i) msgs[kept] = msgs[i];  // still points at its own iov and address
+        ++kept;
+      }
+      n = kept;
+    }
     // Each datagram goes back whole to its sender: same buffer, length and address.
     uint64_t bytes = 0;
     for (int i = 0; i < n; ++i) {
-      iov[i].iov_len = msgs[i].msg_len;
+      msgs[i].msg_hdr.msg_iov->iov_len = msgs[i].msg_len;
       msgs[i].msg_hdr.msg_flags = 0;
       bytes += msgs[i].msg_len;
     }
@@ -302,7 +417,7 @@ void EpollLoop::handle_udp(Listener& l) {
     }
     Counters::add(counters_.udp_datagrams, uint64_t(n - dropped));
     Counters::add(counters_.udp_bytes, bytes);
-    if (n < kUdpBatch) return;
+    if (got < kUdpBatch) return;
   }
 }
 
@@ -321,6 +436,7 @@ bool EpollLoop::flush(Conn& c) {
     c.out.consumed(uint32_t(n));
     c.s.sent(uint64_t(n));
     Counters::add(counters_.tcp_bytes, uint64_t(n));
+    if (policed_) timers_.activity(slot_of(c), now_);
   }
   if (c.out.attached() && c.out.pending() == 0) pool_.release(c.out.detach());
   return true;
@@ -347,6 +463,7 @@ ssize_t EpollLoop::recv_some(Conn& c, char* dst, size_t len) {
   // peer's FIN is reported, whose edge is already spent (nginx's rule too).
   if (size_t(n) < len && !c.peer_hup) c.readable = false;
   c.s.received(uint64_t(n));
+  if (policed_ && !after_read(c, uint64_t(n))) return -1;
   return n;
 }
 
@@ -388,14 +505,15 @@ bool EpollLoop::read_some(Conn& c) {
 
 void EpollLoop::service(uint32_t slot) {
   Conn& c = conn(slot);
+  if (c.awaiting_proxy && !read_proxy(slot)) return;
   if (!flush(c)) return close_conn(slot, strerror(errno));
   int reads = 0;
-  while (c.readable && c.s.may_read(cfg_.buffer_size) && reads < kReadBudget) {
+  while (c.readable && c.s.may_read(cfg_.buffer_size) && reads < kReadBudget && !c.paused_until) {
     if (!read_some(c)) return close_conn(slot, strerror(errno));
     ++reads;
   }
   if (c.s.finished()) return close_conn(slot, "");
-  if (c.readable && c.s.may_read(cfg_.buffer_size) && !c.queued) {
+  if (c.readable && c.s.may_read(cfg_.buffer_size) && !c.queued && !c.paused_until) {
     c.queued = true;
     ready_.push_back(slot);
   }
@@ -403,8 +521,24 @@ void EpollLoop::service(uint32_t slot) {
 
 void EpollLoop::close_conn(uint32_t slot, const char* why) {
   Conn& c = conn(slot);
-  session::log_closed(net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len), c.s, now_ns(),
-                      why);
+  if (c.reject != 0xff) {  // closed by policy: counted, and logged at most once a second
+    auto r = Reject(c.reject);
+    c.reject = 0xff;
+    why = session::to_string(r);
+    counters_.reject(r);
+    adm_.log_reject(r, peer_of(c));
+  }
+  session::log_closed(peer_of(c), c.s, now_ns(), why);
+  if (c.admitted == Admitted::full) adm_.release(peer_of(c));
+  else if (c.admitted == Admitted::pending) adm_.release_pending();
+  c.admitted = Admitted::none;
+  if (timers_.enabled()) timers_.closed(slot);
+  if (c.proxy_buf) {
+    proxy_pool_.release(c.proxy_buf);
+    c.proxy_buf = nullptr;
+  }
+  c.awaiting_proxy = false;
+  c.paused_until = 0;
   ::close(c.fd);  // also removes it from the epoll set
   c.fd = -1;
   if (c.out.attached()) {
@@ -416,6 +550,108 @@ void EpollLoop::close_conn(uint32_t slot, const char* why) {
   counters_.connection_closed();
   // An fd came free: if accepting was paused for lack of them, try again now.
   if (accept_retry_at_) accept_retry_at_ = 1;
+}
+
+void EpollLoop::reject_now(Reject r, const net::Address& peer) {
+  counters_.reject(r);
+  adm_.log_reject(r, peer);
+}
+
+// --proxy-protocol: reads the header (never echoed). True once it is done and the
+// connection may echo; false while it is incomplete or when the connection was closed.
+bool EpollLoop::read_proxy(uint32_t slot) {
+  Conn& c = conn(slot);
+  if (!c.readable) return false;
+  if (!c.proxy_buf && !(c.proxy_buf = proxy_pool_.acquire())) {
+    close_conn(slot, "out of memory");
+    return false;
+  }
+  net::ProxyHeader h;
+  std::string why;
+  net::ProxyStep step;
+  for (;;) {
+    size_t had = c.proxy_have;
+    step = net::read_proxy_header(c.fd, reinterpret_cast<uint8_t*>(c.proxy_buf), c.proxy_have, h, why);
+    // Bytes taken after the peer's FIN was reported: its edge is spent, so look again
+    // now (the next peek sees the FIN) instead of waiting for an edge that never comes.
+    if (step != net::ProxyStep::wait || !c.peer_hup || c.proxy_have == had) break;
+  }
+  switch (step) {
+    case net::ProxyStep::wait:
+      c.readable = false;  // everything there was taken; the next bytes raise a new edge
+      return false;
+    case net::ProxyStep::failed:
+      close_conn(slot, why.c_str());
+      return false;
+    case net::ProxyStep::invalid:
+      log::debug("PROXY header from {}: {}", peer_of(c).to_string(), why);
+      c.reject = uint8_t(Reject::proxy_invalid);
+      close_conn(slot, "");
+      return false;
+    case net::ProxyStep::done:
+      break;
+  }
+  proxy_pool_.release(c.proxy_buf);
+  c.proxy_buf = nullptr;
+  c.awaiting_proxy = false;
+  timers_.proxy_done(slot);
+  if (!h.local) {  // the client the balancer saw is the peer from now on
+    c.peer_len = std::min<socklen_t>(h.source.len, sizeof c.peer);
+    std::memcpy(&c.peer, &h.source.storage, c.peer_len);
+  }
+  net::Address client = peer_of(c);
+  if (auto r = adm_.admit_source(client, c.source)) {
+    c.reject = uint8_t(*r);
+    close_conn(slot, "");  // gives back the pending slot
+    return false;
+  }
+  c.admitted = Admitted::full;
+  session::log_connected(client);
+  return true;  // still readable: echo bytes may have come right behind the header
+}
+
+// After every read when some per-connection limit is on.
+bool EpollLoop::after_read(Conn& c, uint64_t n) {
+  if (lim_.max_bytes && c.s.bytes_in > lim_.max_bytes) {
+    c.reject = uint8_t(Reject::max_bytes);
+    return false;
+  }
+  uint32_t slot = slot_of(c);
+  timers_.activity(slot, now_);
+  if (lim_.rate_per_ip) {
+    // Over the source's budget: stop reading this connection until the debt is paid;
+    // the kernel's receive window then slows the sender, and no byte is lost.
+    if (uint64_t wait = adm_.charge(c.source, n, now_)) {
+      if (!c.paused_until) paused_.push_back(uint64_t(c.gen) << 32 | slot);
+      c.paused_until = std::max(c.paused_until, now_ + wait);
+    }
+  }
+  return true;
+}
+
+void EpollLoop::run_timers() {
+  if (timers_.enabled()) {
+    timers_.expire(now_, [this](uint32_t slot, Reject why) {
+      Conn& c = conn(slot);
+      if (c.fd < 0) return;
+      c.reject = uint8_t(why);
+      close_conn(slot, "");
+    });
+  }
+  if (paused_.empty()) return;
+  paused_scan_.clear();
+  paused_scan_.swap(paused_);  // service() may pause again: it appends to paused_
+  for (uint64_t v : paused_scan_) {
+    auto slot = uint32_t(v);
+    Conn& c = conn(slot);
+    if (c.fd < 0 || c.gen != uint32_t(v >> 32) || !c.paused_until) continue;
+    if (c.paused_until > now_) {
+      paused_.push_back(v);
+      continue;
+    }
+    c.paused_until = 0;
+    service(slot);
+  }
 }
 
 void EpollLoop::enter_drain() {

@@ -31,8 +31,12 @@
 #include "engine/engine.h"
 #include "engine/uring_out_queue.h"
 #include "engine/uring_probe.h"
+#include "net/proxy_read.h"
+#include "session/admission.h"
 #include "session/buffer_pool.h"
 #include "session/conn_log.h"
+#include "session/deadline_list.h"
+#include "session/udp_guard.h"
 #include "session/slots.h"
 #include "session/tcp_session.h"
 #include "util/clock.h"
@@ -42,10 +46,14 @@ namespace eco::engine {
 namespace {
 
 using session::Counters;
+using session::Reject;
+
+// How far a connection got through admission (what close must give back).
+enum class Admitted : uint8_t { none, pending, full };
 
 // user_data: kind (8 bits) | generation (24) | index (32). The index is a connection
 // slot, a listener number, or a UDP buffer id.
-enum Kind : uint8_t { kAccept = 1, kRecv, kSend, kUdpRecv, kUdpSend, kWake, kTimer, kCancel };
+enum Kind : uint8_t { kAccept = 1, kRecv, kSend, kUdpRecv, kUdpSend, kWake, kTimer, kCancel, kProxyPoll, kTick };
 
 constexpr uint64_t tag(Kind k, uint32_t gen, uint32_t idx) {
   return uint64_t(k) << 56 | uint64_t(gen & 0xffffff) << 32 | idx;
@@ -64,6 +72,7 @@ constexpr uint32_t kUdpBufEntries = 16;
 constexpr uint32_t kUdpBufSize = 68 * 1024;
 constexpr long long kAcceptRetryNs = 100'000'000;  // after EMFILE, retry accept at this pace
 constexpr uint64_t kTeardownWaitNs = 1'000'000'000;
+constexpr uint64_t kTickNs = 100'000'000;  // the coarsest step of idle/age/PROXY/rate deadlines
 
 uint32_t round_pow2(uint32_t v) {
   uint32_t p = 1;
@@ -144,6 +153,14 @@ struct Conn {
   int close_err = 0;
   const char* close_why = nullptr;
   uint32_t ring_len = 0;
+  bool awaiting_proxy = false;  // --proxy-protocol: header not read yet
+  bool poll_armed = false;      // a POLLIN for the PROXY header is in flight
+  Admitted admitted = Admitted::none;
+  uint8_t reject = 0xff;        // a policy reason to close for (Reject), 0xff: none
+  uint32_t source = session::Admission::kNoSource;
+  uint64_t paused_until = 0;    // --rate-limit-per-ip: no recv before this (0: not paused)
+  char* proxy_buf = nullptr;    // the PROXY header so far (from proxy_pool_)
+  size_t proxy_have = 0;
   session::TcpSession s;
   OutQueue out;
   sockaddr_in6 peer{};  // large enough for both families; kept for the log lines
@@ -165,7 +182,20 @@ struct UdpSend {
 class UringLoop {
  public:
   explicit UringLoop(LoopContext& ctx)
-      : ctx_(ctx), cfg_(*ctx.config), counters_(*ctx.counters), pool_(cfg_.buffer_size, 256) {}
+      : ctx_(ctx),
+        cfg_(*ctx.config),
+        counters_(*ctx.counters),
+        adm_(*ctx.admission),
+        lim_(cfg_.limits),
+        pool_(cfg_.buffer_size, 256),
+        proxy_pool_(uint32_t(net::kProxyMaxHeader), 64),
+        timers_(lim_.idle_timeout_ns, lim_.max_duration_ns, lim_.proxy_protocol ? lim_.proxy_timeout_ns : 0),
+        udp_guard_(lim_, adm_) {
+    // One flag for everything per-connection beyond plain echo: with no limits the hot
+    // path pays a single predictable branch.
+    policed_ = lim_.max_bytes || lim_.rate_per_ip || timers_.idle_enabled();
+    clocked_ = timers_.enabled() || lim_.rate_per_ip || lim_.udp_rate_per_ip;
+  }
   UringLoop(const UringLoop&) = delete;
   UringLoop& operator=(const UringLoop&) = delete;
   ~UringLoop();
@@ -202,6 +232,16 @@ class UringLoop {
   void on_udp_send(uint16_t bid, int res);
   void rearm_starved_udp();
 
+  void reject_now(Reject r, const net::Address& peer);
+  void arm_proxy_poll(uint32_t slot);
+  void on_proxy_poll(uint32_t slot, int res);
+  bool after_recv(Conn& c, uint32_t slot, uint32_t n);
+  void arm_tick();
+  void on_tick();
+  net::Address peer_of(const Conn& c) const {
+    return net::Address::from(reinterpret_cast<const sockaddr*>(&c.peer), c.peer_len);
+  }
+
   void arm_wake();
   void enter_drain();
   void teardown();
@@ -209,7 +249,19 @@ class UringLoop {
   LoopContext& ctx_;
   const EngineConfig& cfg_;
   Counters& counters_;
+  session::Admission& adm_;
+  const session::Limits& lim_;
   session::BufferPool pool_;
+  session::BufferPool proxy_pool_;
+  session::ConnTimers timers_;
+  session::UdpGuard udp_guard_;
+  bool policed_ = false;
+  bool clocked_ = false;  // some deadline or rate needs the clock each turn
+  bool tick_armed_ = false;
+  uint64_t now_ = 0;      // this turn's clock, kept only when clocked_
+  __kernel_timespec tick_ts_{};
+  std::vector<uint64_t> rate_paused_;  // (gen << 32 | slot) of connections paused by the rate
+  std::vector<uint64_t> rate_paused_scan_;
   io_uring ring_{};
   bool ring_up_ = false;
   BufRing tcp_bufs_;
@@ -302,6 +354,7 @@ Status UringLoop::run() {
       result = sys_error("io_uring_enter", -r);
       break;
     }
+    if (clocked_) now_ = now_ns();
     reap();
   }
   teardown();
@@ -346,6 +399,12 @@ void UringLoop::handle(const io_uring_cqe& cqe) {
     case kCancel:
       --inflight_;
       return;
+    case kProxyPoll:
+      return on_proxy_poll(i, cqe.res);
+    case kTick:
+      --inflight_;
+      tick_armed_ = false;
+      return on_tick();
   }
 }
 
@@ -412,6 +471,29 @@ void UringLoop::arm_timer() {
 }
 
 void UringLoop::add_conn(int fd) {
+  // Multishot accept cannot hand out one address per connection; ask only when the
+  // address will be printed or a rule needs it.
+  sockaddr_in6 peer{};
+  socklen_t peer_len = 0;
+  if (log::enabled(log::Level::info) || adm_.needs_peer_address()) {
+    peer_len = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) peer_len = 0;
+  }
+  // Admission, before the connection costs anything (no slot, no request).
+  Admitted admitted = Admitted::none;
+  uint32_t source = session::Admission::kNoSource;
+  if (lim_.proxy_protocol || adm_.enabled()) {
+    net::Address addr = net::Address::from(reinterpret_cast<sockaddr*>(&peer), peer_len);
+    // With PROXY the socket peer is the balancer: only the global cap applies until the
+    // header names the client.
+    auto r = lim_.proxy_protocol ? adm_.admit_pending() : adm_.admit(addr, source);
+    if (r) {
+      reject_now(*r, addr);
+      ::close(fd);
+      return;
+    }
+    admitted = lim_.proxy_protocol ? Admitted::pending : Admitted::full;
+  }
   uint32_t slot = session::take_slot(conns_, free_slots_);
   Conn& c = conns_[slot];
   uint32_t gen = c.gen + 1;
@@ -419,15 +501,20 @@ void UringLoop::add_conn(int fd) {
   c.gen = gen;
   c.fd = fd;
   c.s.started_ns = now_ns();
-  // Multishot accept cannot hand out one address per connection; ask only when the
-  // address will be printed.
-  if (log::enabled(log::Level::info)) {
-    c.peer_len = sizeof c.peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&c.peer), &c.peer_len) != 0) c.peer_len = 0;
-  }
+  c.peer = peer;
+  c.peer_len = peer_len;
+  c.admitted = admitted;
+  c.source = source;
+  c.awaiting_proxy = lim_.proxy_protocol;
   ++active_;
   counters_.connection_opened();
-  session::log_connected(net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len));
+  if (timers_.enabled()) {
+    timers_.opened(slot, c.s.started_ns);
+    if (c.awaiting_proxy) timers_.await_proxy(slot, c.s.started_ns);
+  }
+  if (clocked_) arm_tick();
+  if (c.awaiting_proxy) return arm_proxy_poll(slot);  // logged once the client is known
+  session::log_connected(peer_of(c));
   arm_recv(slot, starved_head_ < starved_.size());
 }
 
@@ -487,6 +574,10 @@ void UringLoop::on_recv(uint32_t slot, int res, unsigned flags) {
 void UringLoop::take_bytes(uint32_t slot, uint16_t bid, uint32_t n) {
   Conn& c = conns_[slot];
   c.s.received(n);
+  if (policed_ && !after_recv(c, slot, n)) {
+    tcp_bufs_.recycle(bid);
+    return begin_close(slot, 0);
+  }
   if (!c.send_busy && !c.out.attached()) return send_ring(c, slot, bid, n);
   if (!c.out.attached() && !attach_queue(c)) {
     tcp_bufs_.recycle(bid);
@@ -537,6 +628,7 @@ void UringLoop::on_send(uint32_t slot, int res) {
   if (sent) {
     c.s.sent(sent);
     Counters::add(counters_.tcp_bytes, sent);
+    if (policed_) timers_.activity(slot, now_);
   }
   bool failed = res < 0 && res != -EAGAIN;
   if (c.send_from_ring) {
@@ -563,14 +655,15 @@ void UringLoop::settle(uint32_t slot) {
   Conn& c = conns_[slot];
   if (c.fd < 0) return;  // already finalized by the handler that called us
   if (c.closing) {
-    if (!c.recv_armed && !c.send_busy) finalize(slot);
+    if (!c.recv_armed && !c.send_busy && !c.poll_armed) finalize(slot);
     return;
   }
+  if (c.awaiting_proxy) return;
   if (!c.send_busy && c.out.pending() > 0) send_queued(c, slot);
   if (!c.send_busy && c.out.attached() && c.out.pending() == 0) pool_.release(c.out.detach());
   // Half-close: after the peer's FIN, everything pending has gone back; now close.
   if (c.s.finished() && !c.send_busy) return begin_close(slot, 0);
-  if (c.recv_armed || c.starved || !c.s.may_read(cfg_.buffer_size)) return;
+  if (c.recv_armed || c.starved || !c.s.may_read(cfg_.buffer_size) || c.paused_until) return;
   if (starved_head_ < starved_.size()) {
     // Buffers are short and others wait for one: queue up behind them.
     c.starved = true;
@@ -590,7 +683,7 @@ void UringLoop::rearm_starved() {
     Conn& c = conns_[slot];
     if (c.gen != uint32_t(v >> 32) || c.fd < 0 || !c.starved) continue;
     c.starved = false;
-    if (c.closing || c.recv_armed || !c.s.may_read(cfg_.buffer_size)) continue;
+    if (c.closing || c.recv_armed || !c.s.may_read(cfg_.buffer_size) || c.paused_until) continue;
     arm_recv(slot, true);
     --free;
   }
@@ -615,13 +708,30 @@ void UringLoop::begin_close(uint32_t slot, int err) {
   c.close_err = err;
   if (c.recv_armed) cancel(tag(kRecv, c.gen, slot));
   if (c.send_busy) cancel(tag(kSend, c.gen, slot));
-  if (!c.recv_armed && !c.send_busy) finalize(slot);
+  if (c.poll_armed) cancel(tag(kProxyPoll, c.gen, slot));
+  if (!c.recv_armed && !c.send_busy && !c.poll_armed) finalize(slot);
 }
 
 void UringLoop::finalize(uint32_t slot) {
   Conn& c = conns_[slot];
   const char* why = c.close_why ? c.close_why : c.close_err ? std::strerror(c.close_err) : "";
-  session::log_closed(net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len), c.s, now_ns(), why);
+  if (c.reject != 0xff) {  // closed by policy: counted, and logged at most once a second
+    auto r = Reject(c.reject);
+    c.reject = 0xff;
+    why = session::to_string(r);
+    counters_.reject(r);
+    adm_.log_reject(r, peer_of(c));
+  }
+  session::log_closed(peer_of(c), c.s, now_ns(), why);
+  if (c.admitted == Admitted::full) adm_.release(peer_of(c));
+  else if (c.admitted == Admitted::pending) adm_.release_pending();
+  c.admitted = Admitted::none;
+  if (timers_.enabled()) timers_.closed(slot);
+  if (c.proxy_buf) {
+    proxy_pool_.release(c.proxy_buf);
+    c.proxy_buf = nullptr;
+  }
+  c.paused_until = 0;
   ::close(c.fd);
   c.fd = -1;
   c.closing = false;
@@ -634,6 +744,135 @@ void UringLoop::finalize(uint32_t slot) {
   counters_.connection_closed();
   // An fd came free: if accepting was paused for lack of them, try again now.
   if (paused_) resume_accepts();
+}
+
+// ---- limits and PROXY (issue 7) ---------------------------------------------------
+
+void UringLoop::reject_now(Reject r, const net::Address& peer) {
+  counters_.reject(r);
+  adm_.log_reject(r, peer);
+}
+
+// The PROXY header is read with plain non-blocking recv calls once a one-shot poll
+// says bytes are there (net::read_proxy_header peeks, so nothing past the header is
+// taken); the echo's multishot recv starts only after it.
+void UringLoop::arm_proxy_poll(uint32_t slot) {
+  Conn& c = conns_[slot];
+  io_uring_sqe* s = sqe();
+  io_uring_prep_poll_add(s, c.fd, POLLIN);
+  io_uring_sqe_set_data64(s, tag(kProxyPoll, c.gen, slot));
+  c.poll_armed = true;
+  ++inflight_;
+}
+
+void UringLoop::on_proxy_poll(uint32_t slot, int res) {
+  Conn& c = conns_[slot];
+  --inflight_;
+  c.poll_armed = false;
+  if (c.closing) return settle(slot);
+  if (res < 0) {
+    if (res == -ECANCELED) return settle(slot);
+    return begin_close(slot, -res);
+  }
+  if (!c.proxy_buf && !(c.proxy_buf = proxy_pool_.acquire())) return begin_close(slot, ENOMEM);
+  net::ProxyHeader h;
+  std::string why;
+  switch (net::read_proxy_header(c.fd, reinterpret_cast<uint8_t*>(c.proxy_buf), c.proxy_have, h, why)) {
+    case net::ProxyStep::wait:
+      return arm_proxy_poll(slot);
+    case net::ProxyStep::failed:
+      return begin_close(slot, errno ? errno : EIO);
+    case net::ProxyStep::invalid:
+      log::debug("PROXY header from {}: {}", peer_of(c).to_string(), why);
+      c.reject = uint8_t(Reject::proxy_invalid);
+      return begin_close(slot, 0);
+    case net::ProxyStep::done:
+      break;
+  }
+  proxy_pool_.release(c.proxy_buf);
+  c.proxy_buf = nullptr;
+  c.awaiting_proxy = false;
+  timers_.proxy_done(slot);
+  if (!h.local) {  // the client the balancer saw is the peer from now on
+    c.peer_len = std::min<socklen_t>(h.source.len, sizeof c.peer);
+    std::memcpy(&c.peer, &h.source.storage, c.peer_len);
+  }
+  net::Address client = peer_of(c);
+  if (auto r = adm_.admit_source(client, c.source)) {
+    c.reject = uint8_t(*r);
+    return begin_close(slot, 0);  // gives back the pending slot
+  }
+  c.admitted = Admitted::full;
+  session::log_connected(client);
+  settle(slot);  // arms the echo's recv; bytes behind the header are still in the socket
+}
+
+// After every receive when some per-connection limit is on; false: close (c.reject set).
+bool UringLoop::after_recv(Conn& c, uint32_t slot, uint32_t n) {
+  if (lim_.max_bytes && c.s.bytes_in > lim_.max_bytes) {
+    c.reject = uint8_t(Reject::max_bytes);
+    return false;
+  }
+  timers_.activity(slot, now_);
+  if (lim_.rate_per_ip) {
+    // Over the source's budget: stop receiving on this connection until the debt is
+    // paid; the kernel's receive window then slows the sender, and no byte is lost.
+    if (uint64_t wait = adm_.charge(c.source, n, now_)) {
+      if (!c.paused_until) {
+        rate_paused_.push_back(uint64_t(c.gen) << 32 | slot);
+        if (c.recv_armed) cancel(tag(kRecv, c.gen, slot));  // its end is not re-armed while paused
+      }
+      c.paused_until = std::max(c.paused_until, now_ + wait);
+    }
+  }
+  return true;
+}
+
+// One timeout request at a time, at most kTickNs ahead, while connections are open.
+void UringLoop::arm_tick() {
+  if (tick_armed_ || (draining_ && active_ == 0)) return;
+  uint64_t now = now_ns();
+  uint64_t d = timers_.next_deadline();
+  for (uint64_t v : rate_paused_) {
+    const Conn& c = conns_[uint32_t(v)];
+    if (c.fd >= 0 && c.gen == uint32_t(v >> 32) && c.paused_until) d = std::min(d, c.paused_until);
+  }
+  uint64_t step = d > now ? std::min<uint64_t>(d - now, kTickNs) : 0;
+  step = std::max<uint64_t>(step, 1'000'000);
+  tick_ts_ = {0, (long long)step};
+  io_uring_sqe* s = sqe();
+  io_uring_prep_timeout(s, &tick_ts_, 0, 0);
+  io_uring_sqe_set_data64(s, tag(kTick, 0, 0));
+  tick_armed_ = true;
+  ++inflight_;
+}
+
+void UringLoop::on_tick() {
+  now_ = now_ns();
+  if (timers_.enabled()) {
+    timers_.expire(now_, [this](uint32_t slot, Reject why) {
+      Conn& c = conns_[slot];
+      if (c.fd < 0 || c.closing) return;
+      c.reject = uint8_t(why);
+      begin_close(slot, 0);
+    });
+  }
+  if (!rate_paused_.empty()) {
+    rate_paused_scan_.clear();
+    rate_paused_scan_.swap(rate_paused_);  // settle() may pause again: it appends to rate_paused_
+    for (uint64_t v : rate_paused_scan_) {
+      auto slot = uint32_t(v);
+      Conn& c = conns_[slot];
+      if (c.fd < 0 || c.gen != uint32_t(v >> 32) || !c.paused_until) continue;
+      if (c.paused_until > now_) {
+        rate_paused_.push_back(v);
+        continue;
+      }
+      c.paused_until = 0;
+      settle(slot);
+    }
+  }
+  if (active_ > 0 || !rate_paused_.empty()) arm_tick();
 }
 
 // ---- UDP -------------------------------------------------------------------------
@@ -663,6 +902,16 @@ void UringLoop::on_udp_recv(size_t i, int res, unsigned flags) {
     char* buf = udp_bufs_.addr(bid);
     io_uring_recvmsg_out* o =
         res >= 0 && ls.l->fd.valid() ? io_uring_recvmsg_validate(buf, res, &udp_msg_) : nullptr;
+    if (o && udp_guard_.active()) {
+      // Policy drops (reflector ports, access list, rate) are never echoed.
+      auto* from = static_cast<sockaddr*>(io_uring_recvmsg_name(o));
+      socklen_t from_len = std::min(o->namelen, udp_msg_.msg_namelen);
+      if (auto r = udp_guard_.check(from, from_len, now_)) {
+        counters_.reject(*r);
+        adm_.log_reject(*r, net::Address::from(from, from_len));
+        o = nullptr;  // recycled below, like a truncated one; not an error
+      }
+    }
     if (o) Counters::add(counters_.udp_datagrams, 1);
     if (!o || (o->flags & MSG_TRUNC)) {
       if (o) Counters::add(counters_.udp_dropped, 1);
@@ -750,6 +999,13 @@ void UringLoop::teardown() {
                         why);
     ::close(c.fd);  // the socket itself goes when the requests holding it are cancelled
     c.fd = -1;
+    if (c.admitted == Admitted::full) adm_.release(peer_of(c));
+    else if (c.admitted == Admitted::pending) adm_.release_pending();
+    c.admitted = Admitted::none;
+    if (c.proxy_buf) {
+      proxy_pool_.release(c.proxy_buf);  // the poll that reads into it was only a poll
+      c.proxy_buf = nullptr;
+    }
     --active_;
     counters_.connection_closed();
   }

@@ -75,7 +75,6 @@ bed_init() {
   BED_PREFIX="ecobed$$x$(printf '%04x' $((RANDOM)))"
   BED_DIR=$(mktemp -d "${TMPDIR:-/tmp}/eco-bed.XXXXXX")
   BED_ECO=${BED_ECO:-eco}
-  BED_UP=0
   BED_FEATURES=${BED_FEATURES:-}
   "$BED_ECO" --version >/dev/null 2>&1 || bed_die "cannot run '$BED_ECO'"
 }
@@ -103,7 +102,6 @@ bed_up() {
   local br h
   br=$(bed_ns br)
   ip netns add "$br"
-  BED_UP=1
   ip -n "$br" link set lo up
   ip -n "$br" link add br0 type bridge
   ip -n "$br" link set br0 up
@@ -183,7 +181,6 @@ bed_down() {
       ip netns del "$(bed_ns "$h")" 2>/dev/null || true
     fi
   done
-  BED_UP=0
   if [ -n "${BED_DIR:-}" ] && [ -d "$BED_DIR" ]; then
     if [ "${BED_KEEP:-0}" = 1 ] || { [ $rc -ne 0 ] && [ "${BED_KEEP_ON_FAIL:-1}" = 1 ]; }; then
       bed_log "logs kept in $BED_DIR"
@@ -283,9 +280,11 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout check 1s
-    # A connect refused by a server that just stopped is retried on another one.
+    # A connect refused by a server that just stopped (its listener closes at SIGTERM,
+    # before the checks mark it DOWN) is retried at once on another server: "1" =
+    # redispatch on every retry, not only the last one (the default).
     retries 3
-    option redispatch
+    option redispatch 1
 
 frontend echo_in
     bind $(bed_addr lb):$BED_PORT

@@ -122,7 +122,7 @@ if [ "$BED_HAS_PROXY" = 1 ] && [ "$BED_HAS_LIMITS" = 1 ]; then
   bench_bg c1 limit_ok "$LB" --conns 3 --duration 2s --warmup 0; p1=$BENCH_PID
   sleep 0.5
   denied_rcs=""
-  for i in 1 2 3; do
+  for _ in 1 2 3; do
     rc=0; bed_exec c2 "$ECO" send "$LB" "from client 2" --timeout 3s >/dev/null 2>&1 </dev/null || rc=$?
     denied_rcs+="$rc "
   done
@@ -159,14 +159,19 @@ BED_DRAIN=1s bed_start_servers
 bed_wait_backends_up
 bench_bg c1 drain1 "$LB" --conns 6 --duration 4s --warmup 0 --timeout 3s; p1=$BENCH_PID
 bench_bg c2 drain2 "$LB" --conns 6 --duration 4s --warmup 0 --timeout 3s; p2=$BENCH_PID
+# And a new connection per request from client 2, so connects keep arriving while s2
+# stops: those refused by its closed listener must be redispatched, never seen by the client.
+bench_bg c2 drain_crr "$LB" --mode crr --conns 2 --duration 4s --warmup 0 --timeout 3s; p3=$BENCH_PID
 sleep 1.2
 held=$(connects s2)
 before=$(( $(connects s1) + $(connects s3) ))
 bed_stop_server s2 5
 check "s2 drained and exited 0 after SIGTERM (exit $BED_STOP_RC)" [ "$BED_STOP_RC" = 0 ]
 check "HAProxy marked s2 DOWN" bed_wait_backend s2 DOWN
-wait_rc $p1; rc1=$RC; wait_rc $p2; rc2=$RC
+wait_rc $p1; rc1=$RC; wait_rc $p2; rc2=$RC; wait_rc $p3; rc3=$RC
 e1=$(errors_total "$BED_DIR/drain1.json"); e2=$(errors_total "$BED_DIR/drain2.json")
+check "a connection per request through the drain: $(jq "$BED_DIR/drain_crr.json" 'd["round_trips"]') connections, none failed (exit $rc3, errors $(jq "$BED_DIR/drain_crr.json" 'd["errors"]'))" \
+  test "$rc3" = 0 -a "$(errors_total "$BED_DIR/drain_crr.json")" = 0
 mm=$(( $(jq "$BED_DIR/drain1.json" 'd["errors"]["mismatch"]') + $(jq "$BED_DIR/drain2.json" 'd["errors"]["mismatch"]') ))
 bad=$(( $(jq "$BED_DIR/drain1.json" 'd["errors"]["refused"]+d["errors"]["timeout"]+d["errors"]["other"]') \
       + $(jq "$BED_DIR/drain2.json" 'd["errors"]["refused"]+d["errors"]["timeout"]+d["errors"]["other"]') ))

@@ -2,11 +2,15 @@
 #include <sys/utsname.h>
 
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "config/config_file.h"
 #include "engine/engine.h"
 #include "util/exit_codes.h"
 #include "util/units.h"
@@ -45,6 +49,34 @@ std::string version_text() {
   return fmt::format("eco {} (engines: {}; Linux {})", ECO_VERSION, engines, u.release);
 }
 
+// `eco serve --config FILE`: the file's keys become "--key=value" arguments put in
+// front of the command line's, and everything is parsed again by the same flag
+// definitions. Keys the command line already gives are left out, so it wins (for a
+// list too: --listen on the command line replaces the file's whole list).
+// Empty when no config file was given.
+Result<std::vector<std::string>> config_file_args(CLI::App& app, int argc, char** argv) {
+  CLI::App* serve = app.get_subcommand("serve");
+  CLI::Option* opt = serve->get_option_no_throw("--config");
+  if (!serve->parsed() || !opt || opt->count() == 0) return std::vector<std::string>{};
+  if (argc < 2 || std::strcmp(argv[1], "serve") != 0) return Error{"--config belongs after 'eco serve'"};
+  std::string path = opt->as<std::string>();
+  std::ifstream in(path);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) return sys_error(fmt::format("cannot read config file '{}'", path));
+  std::vector<std::string> known;
+  for (const CLI::Option* o : serve->get_options())
+    for (const std::string& name : o->get_lnames())
+      if (name != "help" && name != "config") known.push_back(name);
+  auto args = config::config_to_args(text.str(), path, known);
+  if (!args) return args.error();
+  std::vector<std::string> out{argv[0], argv[1]};
+  for (const std::string& a : *args)
+    if (serve->get_option("--" + std::string(config::arg_key(a)))->count() == 0) out.push_back(a);
+  out.insert(out.end(), argv + 2, argv + argc);
+  return out;
+}
+
 }  // namespace eco::cli
 
 int main(int argc, char** argv) {
@@ -71,6 +103,19 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+    auto with_config = cli::config_file_args(app, argc, argv);
+    if (!with_config) return cli::fail(kExitUsage, with_config.error().message);
+    if (!with_config->empty()) {
+      std::vector<char*> args;
+      for (std::string& a : *with_config) args.push_back(a.data());
+      app.clear();
+      try {
+        app.parse(int(args.size()), args.data());
+      } catch (const CLI::ParseError& e) {
+        return cli::fail(kExitUsage, fmt::format("{} (with the settings of config file '{}')", e.what(),
+                                                 app.get_subcommand("serve")->get_option("--config")->as<std::string>()));
+      }
+    }
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

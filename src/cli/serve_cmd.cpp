@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "server/inetd.h"
+#include "server/privileges.h"
 #include "server/server.h"
 #include "util/exit_codes.h"
 #include "util/log.h"
@@ -63,6 +64,21 @@ Command add_serve(CLI::App& app) {
   sub->add_flag("-q,--quiet", a->quiet, "Only log warnings and errors (no per-connection lines)");
   sub->add_flag("--inetd", a->inetd,
                 "Echo one connection given as stdin/stdout, then exit (inetd, xinetd, systemd-socket-activate --inetd)");
+  const std::string ops = "Operations";
+  sub->add_option("--metrics", a->cfg.metrics,
+                  "Serve Prometheus metrics at http://ADDR/metrics, and /healthz and /readyz (e.g. 127.0.0.1:9346)")
+      ->group(ops);
+  // Read in main(): its keys become arguments, parsed again with the command line winning.
+  sub->add_option("--config", "TOML file; its keys are these flags' long names (listen = [\"...\"], threads = 2, "
+                              "udp = true); flags given on the command line win")
+      ->group(ops);
+  sub->add_option("--user", a->cfg.user, "Started as root: run as this user (name or uid) once the sockets are bound")
+      ->group(ops);
+  sub->add_option("--group", a->cfg.group, "With --user: run with this group (default: the user's primary group)")
+      ->group(ops);
+  sub->add_flag("--seccomp", a->cfg.seccomp,
+                "Once serving, allow only the system calls serving needs; any other fails with EPERM")
+      ->group(ops);
 
   const std::string lim = "Limits and access";
   auto& L = a->cfg.engine_config.limits;
@@ -105,6 +121,8 @@ Command add_serve(CLI::App& app) {
               return fail(kExitUsage, "invalid --log-level '" + a->log_level + "' (debug, info, warn, error, off)");
             if (a->quiet && level < log::Level::warn) level = log::Level::warn;
             log::configure(level, a->log_format == "json" ? log::Format::json : log::Format::text);
+            // Nothing eco serve starts may gain privileges (and --seccomp needs this).
+            if (auto s = server::set_no_new_privs(); !s) return fail(kExitMismatch, s.error().message);
             if (a->inetd) return server::serve_inetd();
             uint64_t buffer = *parse_size(a->buffer);
             if (buffer < 1 || buffer > (1u << 30))

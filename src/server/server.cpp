@@ -11,11 +11,15 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "net/socket.h"
+#include "server/metrics.h"
+#include "server/privileges.h"
+#include "server/seccomp.h"
 #include "server/systemd.h"
 #include "session/admission.h"
 #include "util/clock.h"
@@ -140,6 +144,13 @@ Result<int> serve(const ServeConfig& cfg) {
   auto engine = engine::choose(cfg.engine, note);
   if (!engine) return engine.error();
   if (!note.empty()) log::info("{}", note);
+  // --user/--group are looked up now (while /etc is readable, before anything binds).
+  std::optional<Identity> identity;
+  if (!cfg.user.empty() || !cfg.group.empty()) {
+    auto id = resolve_identity(cfg.user, cfg.group);
+    if (!id) return id.error();
+    identity = *id;
+  }
   // One admission policy for every loop (global and per-source counts are shared);
   // built before binding so a bad --allow/--deny fails before anything listens.
   auto admission = session::Admission::create(cfg.engine_config.limits);
@@ -162,6 +173,14 @@ Result<int> serve(const ServeConfig& cfg) {
     bound = bind_all(*eps, threads, chosen_port);
   }
   if (!bound) return bound.error();
+  // The metrics port binds with the listeners: before privileges drop, and a bad
+  // address fails before anything is served.
+  std::unique_ptr<MetricsServer> metrics;
+  if (!cfg.metrics.empty()) {
+    auto m = MetricsServer::bind(cfg.metrics);
+    if (!m) return m.error();
+    metrics = std::move(*m);
+  }
 
   log::info("eco {} serving with engine {} on {} thread{} (Linux {})", ECO_VERSION, engine->name, threads,
             threads == 1 ? "" : "s", kernel_release());
@@ -181,6 +200,13 @@ Result<int> serve(const ServeConfig& cfg) {
   if (!cfg.port_file.empty()) {
     uint16_t port = chosen_port ? chosen_port : eps->front().addr.port();
     if (auto s = write_port_file(cfg.port_file, port); !s) return s.error();
+  }
+  // Privileges go once everything that needs them is done: sockets bound, port file
+  // written (as root, like a pid file), and before any thread starts.
+  if (identity) {
+    if (auto s = drop_privileges(*identity); !s) return s.error();
+    log::info("Running as user {} (uid {}), group {} (gid {})", identity->user, identity->uid, identity->group,
+              identity->gid);
   }
   Fd done(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!done.valid()) return sys_error("eventfd");
@@ -207,6 +233,25 @@ Result<int> serve(const ServeConfig& cfg) {
       uint64_t one = 1;
       [[maybe_unused]] ssize_t r = ::write(done.get(), &one, sizeof one);
     });
+  }
+
+  // Start-up is over (sockets, threads, engines): metrics, then the syscall filter.
+  Status started;
+  if (metrics) {
+    MetricsSource src;
+    for (auto& l : loops) src.counters.push_back(&l->counters);
+    src.engine = engine->name;
+    started = metrics->start(std::move(src));
+  }
+  if (started && cfg.seccomp) {
+    started = install_seccomp(std::string_view(engine->name) == "uring");
+    if (started) log::info("seccomp: system call allow-list installed");
+  }
+  if (started) run_seccomp_probe();  // test hook (ECO_TEST_SECCOMP_PROBE); no-op otherwise
+  if (!started) {
+    set_phase(loops, engine::Phase::stop);
+    for (auto& l : loops) l->thread.join();
+    return started.error();
   }
 
   systemd::notify(fmt::format("READY=1\nSTATUS=serving with engine {} on {} thread(s)", engine->name, threads));
@@ -259,6 +304,7 @@ Result<int> serve(const ServeConfig& cfg) {
           log::info("{}: no longer accepting; draining {} connection{} (up to {:g} s)", name, active,
                     active == 1 ? "" : "s", cfg.drain_timeout_s);
           systemd::notify("STOPPING=1");
+          if (metrics) metrics->set_draining();  // /readyz: 503 from now on
           set_phase(loops, engine::Phase::drain);
           drain_deadline = now_ns() + uint64_t(std::llround(cfg.drain_timeout_s * 1e9));
         } else {
@@ -276,6 +322,7 @@ Result<int> serve(const ServeConfig& cfg) {
     }
   }
   for (auto& l : loops) l->thread.join();
+  if (metrics) metrics->stop();
 
   uint64_t cut = sum(loops, &session::Counters::cut_at_stop);
   // Policy rejections by reason, only the non-zero ones: "; refused: denied=2 max_conns=1".

@@ -218,10 +218,17 @@ bed_start_server() {
 # Sets BED_STOP_RC to eco's exit code ("killed" if it had to be killed). Not to be
 # called in $(...): only this shell can reap its children.
 bed_stop_server() {
+  bed_signal_server "$1" TERM && bed_wait_server "$1" "${2:-10}"
+}
+
+bed_signal_server() {
+  BED_STOP_RC=gone
+  kill -"$2" "$(cat "$BED_DIR/$1.pid")" 2>/dev/null
+}
+
+bed_wait_server() {
   local h=$1 limit=${2:-10} pid i
   pid=$(cat "$BED_DIR/$h.pid")
-  BED_STOP_RC=gone
-  kill -TERM "$pid" 2>/dev/null || return 0
   for i in $(seq 1 $((limit * 20))); do
     if ! kill -0 "$pid" 2>/dev/null || [ "$(ps -o stat= -p "$pid" 2>/dev/null)" = Z ]; then
       BED_STOP_RC=0
@@ -233,6 +240,12 @@ bed_stop_server() {
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   BED_STOP_RC=killed
+}
+
+# Status line of GET $2 on server $1's metrics port, asked from the balancer's host.
+bed_http_status() {
+  bed_exec lb bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET %s HTTP/1.0\r\n\r\n" "$3" >&3 && head -1 <&3 | tr -d "\r"' \
+    _ "$(bed_addr "$1")" "$BED_METRICS_PORT" "$2" 2>/dev/null || echo "no answer"
 }
 
 bed_start_servers() {

@@ -165,7 +165,14 @@ bench_bg c2 drain_crr "$LB" --mode crr --conns 2 --duration 4s --warmup 0 --time
 sleep 1.2
 held=$(connects s2)
 before=$(( $(connects s1) + $(connects s3) ))
-bed_stop_server s2 5
+bed_signal_server s2 TERM
+if [ "$BED_HAS_METRICS" = 1 ]; then
+  # While it drains: not ready (HAProxy's check fails, no new connections), still alive.
+  ready=$(bed_http_status s2 /readyz) alive=$(bed_http_status s2 /healthz)
+  check "draining s2: /readyz says '$ready', /healthz says '$alive'" \
+    test "$(cut -d' ' -f2 <<<"$ready")" = 503 -a "$(cut -d' ' -f2 <<<"$alive")" = 200
+fi
+bed_wait_server s2 5
 check "s2 drained and exited 0 after SIGTERM (exit $BED_STOP_RC)" [ "$BED_STOP_RC" = 0 ]
 check "HAProxy marked s2 DOWN" bed_wait_backend s2 DOWN
 wait_rc $p1; rc1=$RC; wait_rc $p2; rc2=$RC; wait_rc $p3; rc3=$RC

@@ -203,5 +203,50 @@ TEST_F(PortSevenTest, UserFlagWithoutRootIsAnError) {
   EXPECT_NE(log.find("eco: --user nobody needs eco to be started as root"), std::string::npos) << log;
 }
 
+// Socket activation with every hardening flag at once: systemd-socket-activate (as root)
+// binds, eco drops to nobody, filters its syscalls, and still serves the inherited socket.
+TEST(SocketActivated, DropsPrivilegesAndFiltersSyscalls) {
+  const char* activate = "/usr/bin/systemd-socket-activate";
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  if (access(activate, X_OK) != 0) GTEST_SKIP() << "systemd-socket-activate not installed";
+  // A port below the ephemeral range, so no client socket of a parallel test holds it.
+  uint16_t port = uint16_t(20000 + (getpid() * 7919) % 12000);
+  TempDir dir;
+  std::string log = dir.file("eco.log");
+  std::vector<std::string> argv{activate, "-l", "127.0.0.1:" + std::to_string(port), eco_binary(), "serve",
+                                "--engine", "epoll", "--threads", "2", "--user", "nobody", "--seccomp"};
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  struct Reap {
+    pid_t p;
+    ~Reap() {
+      ::kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+  } reap{pid};
+  Fd fd;
+  for (double end = now_ms() + 5000; now_ms() < end && !fd.valid(); usleep(20000)) {
+    int err = 0;
+    fd = tcp_connect_err("127.0.0.1", port, 200, err);
+  }
+  ASSERT_TRUE(fd.valid()) << read_file(log);
+  EXPECT_TRUE(echo_once(fd.get(), "activated, unprivileged, filtered")) << read_file(log);
+  bool eof = false;
+  std::string data = random_bytes(512 << 10, 3);
+  Fd fd2 = tcp_connect("127.0.0.1", port);
+  EXPECT_TRUE(echo_roundtrip(fd2.get(), data, 10000, eof) == data) << read_file(log);
+  std::string text = read_file(log);
+  EXPECT_NE(text.find("Running as user nobody"), std::string::npos) << text;
+  EXPECT_NE(text.find("seccomp: system call allow-list installed"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace eco::itest

@@ -1,23 +1,88 @@
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include "engine/engine.h"
 #include "engine/uring_probe.h"
+#ifdef ECO_HAVE_SOCKMAP
+#include "engine/sockmap.h"
+#include "engine/sockmap_loader.h"
+#endif
 
 namespace eco::engine {
+namespace {
 
-std::vector<std::string> engine_names() { return {"auto", "epoll", "uring"}; }
+// Why the sockmap engine cannot run here ("" when it can). ECO_DISABLE_SOCKMAP=1 makes
+// it unavailable on any machine, so the fallback can be tested (like ECO_DISABLE_URING).
+std::string sockmap_unavailable() {
+  const char* off = std::getenv("ECO_DISABLE_SOCKMAP");
+  if (off && *off && std::string(off) != "0") return "disabled by ECO_DISABLE_SOCKMAP";
+#ifdef ECO_HAVE_SOCKMAP
+  const SockmapSupport& s = sockmap_support();
+  return s.available ? "" : s.reason;
+#else
+  return "not built (ECO_SOCKMAP=OFF)";
+#endif
+}
+
+// The limits the in-kernel echo cannot enforce: they act per byte (or before the
+// first byte is echoed) and the kernel path never shows user space a byte. Combining
+// one with the engine is refused, never a silent no-op.
+std::string sockmap_cannot_enforce(const EngineConfig& cfg) {
+  const session::Limits& l = cfg.limits;
+  std::string flags;
+  auto add = [&](bool on, const char* flag) {
+    if (on) flags += flags.empty() ? flag : std::string(", ") + flag;
+  };
+  add(l.max_bytes != 0, "--max-bytes");
+  add(l.rate_per_ip != 0, "--rate-limit-per-ip");
+  add(l.idle_timeout_ns != 0, "--idle-timeout");
+  add(l.proxy_protocol, "--proxy-protocol");
+  return flags;
+}
+
+}  // namespace
+
+std::vector<std::string> engine_names() {
+#ifdef ECO_HAVE_SOCKMAP
+  return {"auto", "epoll", "uring", "sockmap"};
+#else
+  return {"auto", "epoll", "uring"};
+#endif
+}
 
 Result<Engine> choose(const std::string& requested, std::string& note) {
+  return choose(requested, EngineConfig{}, note);
+}
+
+Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, std::string& note) {
   note.clear();
   if (requested == "epoll") return Engine{"epoll", &run_epoll};
+  std::string no_sockmap;
+  if (requested == "sockmap" || requested == "auto") {
+    std::string flags = sockmap_cannot_enforce(cfg);
+    if (!flags.empty() && requested == "sockmap")
+      return Error{fmt::format("cannot use --engine sockmap with {}: the kernel echoes those bytes without "
+                               "user space seeing them, so the limit could not be enforced",
+                               flags)};
+    no_sockmap = flags.empty() ? sockmap_unavailable() : fmt::format("cannot enforce {} in the kernel", flags);
+#ifdef ECO_HAVE_SOCKMAP
+    if (no_sockmap.empty()) return Engine{"sockmap", &run_sockmap};
+#endif
+    if (requested == "sockmap") return Error{fmt::format("cannot use --engine sockmap: {}", no_sockmap)};
+  }
   if (requested == "uring" || requested == "auto") {
     const UringFeatures& f = uring_features();
-    if (f.available) return Engine{"uring", &run_uring};
+    std::string why_not_sockmap = no_sockmap.empty() ? "" : fmt::format("sockmap unavailable ({}); ", no_sockmap);
+    if (f.available) {
+      if (requested == "auto") note = fmt::format("{}using the io_uring engine", why_not_sockmap);
+      return Engine{"uring", &run_uring};
+    }
     if (requested == "uring") return Error{fmt::format("cannot use --engine uring: {}", f.reason)};
-    note = fmt::format("io_uring unavailable ({}); using the epoll engine", f.reason);
+    note = fmt::format("{}io_uring unavailable ({}); using the epoll engine", why_not_sockmap, f.reason);
     return Engine{"epoll", &run_epoll};
   }
-  return Error{fmt::format("unknown engine '{}' (choose auto, uring or epoll)", requested)};
+  return Error{fmt::format("unknown engine '{}' (choose auto, sockmap, uring or epoll)", requested)};
 }
 
 }  // namespace eco::engine

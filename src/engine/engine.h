@@ -67,10 +67,14 @@ struct Engine {
 Status run_epoll(LoopContext& ctx);
 // The io_uring engine (uring.cpp); choose() offers it only when the probe passes.
 Status run_uring(LoopContext& ctx);
+// The sockmap engine (sockmap.cpp, issue 9) is declared in engine/sockmap.h.
 
-// Picks an engine for `requested` ("auto", "epoll", "uring"). For "auto" a missing
-// feature means a fallback, with `note` saying why; for a named engine it is an error.
+// Picks an engine for `requested` ("auto", "sockmap", "uring", "epoll"). For "auto" a
+// missing feature means a fallback, with `note` saying why; for a named engine it is an
+// error. With `cfg`, an engine that cannot honour a configured limit (sockmap: the
+// per-byte ones) is skipped by "auto" and refused when named.
 Result<Engine> choose(const std::string& requested, std::string& note);
+Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, std::string& note);
 std::vector<std::string> engine_names();
 
 }  // namespace eco::engine

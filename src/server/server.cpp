@@ -141,7 +141,7 @@ void set_phase(std::vector<std::unique_ptr<LoopThread>>& loops, engine::Phase p)
 
 Result<int> serve(const ServeConfig& cfg) {
   std::string note;
-  auto engine = engine::choose(cfg.engine, note);
+  auto engine = engine::choose(cfg.engine, cfg.engine_config, note);
   if (!engine) return engine.error();
   if (!note.empty()) log::info("{}", note);
   // --user/--group are looked up now (while /etc is readable, before anything binds).

@@ -24,6 +24,9 @@
 #include <thread>
 
 #include "engine/engine.h"
+#ifdef ECO_HAVE_SOCKMAP
+#include "engine/sockmap_loader.h"
+#endif
 #include "net/address.h"
 #include "net/socket.h"
 
@@ -286,6 +289,13 @@ std::optional<int> Server::wait_exit(int timeout_ms) {
       return ::testing::AssertionFailure() << "sanitizer report in the server log:\n" << text;
   if (*code != 0) return ::testing::AssertionFailure() << "eco serve exited with " << *code << "; log:\n" << text;
   return ::testing::AssertionSuccess();
+}
+
+void EngineTest::SetUp() {
+#ifdef ECO_HAVE_SOCKMAP
+  if (GetParam() == "sockmap" && !engine::sockmap_support().available)
+    GTEST_SKIP() << "the sockmap engine cannot load on this machine: " << engine::sockmap_support().reason;
+#endif
 }
 
 Server* EngineTest::start_server(ServerOptions opts) {

@@ -139,6 +139,7 @@ TEST(UringEdges, UdpBeyondTheBufferRingKeepsEchoing) {
 // says why, and still echoes.
 TEST(UringEdges, AutoFallsBackToEpollWithOneLineSayingWhy) {
   ScopedEnv env("ECO_DISABLE_URING", "1");
+  ScopedEnv no_sockmap("ECO_DISABLE_SOCKMAP", "1");  // auto would take sockmap first
   Server srv({.engine = "auto"});
   ASSERT_TRUE(srv.start());
   Fd fd = tcp_connect("127.0.0.1", srv.port());
@@ -165,6 +166,7 @@ TEST(UringEdges, ForcedUringWhereUnavailableExitsTwo) {
 TEST(UringEdges, AutoPicksUringWhenAvailable) {
   if (!engine::uring_features().available)
     GTEST_SKIP() << "io_uring unavailable: " << engine::uring_features().reason;
+  ScopedEnv no_sockmap("ECO_DISABLE_SOCKMAP", "1");  // auto would take sockmap first
   Server srv({.engine = "auto"});
   ASSERT_TRUE(srv.start());
   EXPECT_TRUE(srv.wait_log("serving with engine uring", 1000)) << srv.log();

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+// The sockmap engine's in-kernel echo (issue 9): an sk_skb stream-verdict program
+// attached to a sockhash. Every segment a member socket receives is redirected to the
+// egress of the same socket, so the echo never wakes user space.
+//
+// Backpressure. A redirected skb waits on the socket's psock queue until the send
+// buffer takes it, and that queue is charged to no socket: with a peer that never
+// reads, the receive window would stay open and the queue grow without bound
+// (measured on 6.18: 256 MiB sent, ~490 MB of kernel memory, /proc/net/sockstat
+// unchanged). So a skb is redirected only while the bytes the socket already holds
+// for sending (in the send queue, plus redirected but not yet written) stay under
+// half its send buffer. Past that the connection is handed to user space for good:
+// the skb and all later ones are passed (SK_PASS) to the socket's own receive path,
+// where they are charged to sk_rmem_alloc (so the window closes), and user space
+// echoes them with its usual bounded buffer. Passing is sticky because switching
+// back could reorder bytes. Bytes stay in order across the switch: a passed skb is
+// queued behind any redirected one still waiting on the psock queue.
+//
+// Only linux/bpf.h and libbpf's headers: no vmlinux.h, so it builds anywhere. The two
+// kernel structs read below are declared with just the fields used; CO-RE
+// (preserve_access_index) relocates them against the running kernel's BTF at load.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "echo_shared.h"
+
+struct sock {
+  int sk_sndbuf;
+} __attribute__((preserve_access_index));
+
+struct tcp_sock {
+  __u32 write_seq;  // next sequence number to be queued for sending
+  __u32 snd_una;    // oldest unacknowledged sequence number
+} __attribute__((preserve_access_index));
+
+// Member sockets, keyed by socket cookie (unique per socket, stable, cheap to get
+// from the skb); value: the socket (user space inserts the fd).
+struct {
+  __uint(type, BPF_MAP_TYPE_SOCKHASH);
+  __uint(max_entries, ECO_BPF_MAX_CONNS);
+  __type(key, __u64);
+  __type(value, __u64);
+} eco_socks SEC(".maps");
+
+// Per-connection state, created by user space before the socket joins eco_socks and
+// deleted at close. Written only by the verdict program, which the kernel runs for
+// one socket at a time (under its lock), so plain adds are enough.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, ECO_BPF_MAX_CONNS + 1);  // + the totals entry
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u64);
+  __type(value, struct eco_conn_state);
+} eco_conns SEC(".maps");
+
+// One record per connection handed to user space (struct eco_handoff).
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 64 * 1024);
+} eco_handoffs SEC(".maps");
+
+// Loop-wide totals live in eco_conns under key 0 (no socket has cookie 0), added to
+// atomically because sockets on several CPUs update them at once. (A per-CPU map would
+// avoid the shared cache line but costs the process one more file descriptor per
+// loop; with one small entry per skb the atomic add is cheap next to the redirect.)
+static __always_inline void stat_add(int which, __u64 n) {
+  __u64 key = ECO_TOTALS_KEY;
+  struct eco_conn_state *t = bpf_map_lookup_elem(&eco_conns, &key);
+  if (!t) return;
+  if (which == ECO_STAT_BYTES) __sync_fetch_and_add(&t->redirected, n);
+  else __sync_fetch_and_add(&t->passed, n);
+}
+
+static __always_inline int hand_off(struct eco_conn_state *st, __u64 cookie, __u32 len) {
+  st->flags |= ECO_CONN_PASS;
+  st->passed += len;
+  stat_add(ECO_STAT_HANDOFFS, 1);
+  struct eco_handoff h = {.cookie = cookie, .tag = st->tag};
+  // If the ring is full the record is lost; user space also finds passed
+  // connections by their EPOLLIN (see sockmap.cpp), so this is only the fast path.
+  bpf_ringbuf_output(&eco_handoffs, &h, sizeof h, 0);
+  return SK_PASS;
+}
+
+SEC("sk_skb/stream_verdict")
+int eco_echo_verdict(struct __sk_buff *skb) {
+  __u64 cookie = bpf_get_socket_cookie(skb);
+  struct eco_conn_state *st = bpf_map_lookup_elem(&eco_conns, &cookie);
+  if (!st) return SK_PASS;  // not set up (cannot happen for a member): let user space see it
+  __u32 len = skb->len;
+  // The peer's FIN reaches the verdict as an empty skb. Redirected, the psock's
+  // send of zero bytes counts as a broken pipe (EPIPE on the socket, echo stopped);
+  // TCP has already recorded the FIN (user space sees EPOLLRDHUP, recv() returns 0),
+  // so the empty carrier is dropped.
+  if (len == 0) return SK_DROP;
+  if (st->flags & ECO_CONN_PASS) {
+    st->passed += len;
+    return SK_PASS;
+  }
+  struct bpf_sock *bs = skb->sk;
+  if (!bs) return hand_off(st, cookie, len);
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock(bs);
+  if (!tp) return hand_off(st, cookie, len);
+  __u32 write_seq = tp->write_seq;
+  if (!(st->flags & ECO_CONN_BASE)) {
+    // First skb: nothing was written on this socket yet (the server never sends
+    // before insertion), so write_seq here is where the echo starts.
+    st->base_seq = write_seq;
+    st->flags |= ECO_CONN_BASE;
+  }
+  // Redirected but not yet in the send queue (sequence arithmetic wraps mod 2^32).
+  __u32 waiting = (__u32)st->redirected - (write_seq - st->base_seq);
+  __u32 queued = write_seq - tp->snd_una;
+  __u64 held = (__u64)waiting + queued + len;
+  __u64 budget = (__u64)((struct sock *)tp)->sk_sndbuf / 2;
+  if (budget < ECO_BPF_MIN_BUDGET) budget = ECO_BPF_MIN_BUDGET;
+  if (held > budget) return hand_off(st, cookie, len);
+  st->redirected += len;
+  stat_add(ECO_STAT_BYTES, len);
+  return bpf_sk_redirect_hash(skb, &eco_socks, &cookie, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,651 @@
+// The sockmap engine: the kernel echoes, user space keeps the books.
+//
+// After accept (epoll, edge-triggered) a connection's socket is put into a sockhash
+// whose sk_skb verdict program (src/bpf/echo.bpf.c) redirects every received segment
+// to the same socket's egress: the echo runs in softirq/kworker context and this
+// thread is not woken for data at all. It is woken only for what it owns: new
+// connections, the peer's FIN (EPOLLRDHUP), errors, the drain/stop phases, and
+// connections the verdict hands over (a ring-buffer record).
+//
+// Hand-over: when a connection's peer stops reading, the verdict stops redirecting
+// (the kernel would queue without bound) and passes that connection's bytes to its
+// receive queue instead, for good. This loop then echoes it exactly like the epoll
+// engine does (read, send, bounded buffer, stop reading while full), which is where
+// the kernel's receive window closes and the peer is stopped.
+//
+// Half-close in the kernel path: after the peer's FIN the socket is closed once every
+// received byte has been queued for sending (TCP_INFO: bytes received == bytes acked +
+// send queue); close() then sends what is queued, then our FIN.
+//
+// UDP stays in user space: UDP listeners are served by the epoll engine itself, on a
+// second thread this loop starts, stops and forwards its phase to.
+#include "engine/sockmap.h"
+
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "engine/sockmap_loader.h"
+#include "net/socket.h"
+#include "session/admission.h"
+#include "session/buffer_pool.h"
+#include "session/conn_log.h"
+#include "session/echo_buffer.h"
+#include "session/slots.h"
+#include "session/tcp_session.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace eco::engine {
+namespace {
+
+using session::Counters;
+using session::Reject;
+
+constexpr uint64_t kListenerTag = 1ull << 63;
+constexpr uint64_t kControlTag = 1ull << 62;
+constexpr uint64_t kHandoffTag = 1ull << 61;
+constexpr int kMaxEvents = 256;
+constexpr int kReadBudget = 16;
+constexpr int kAcceptBudget = 64;
+constexpr uint64_t kAcceptRetryNs = 100'000'000;
+constexpr uint64_t kFoldNs = 100'000'000;      // BPF counters into session::Counters
+constexpr uint64_t kFoldNsWithDeadlines = 20'000'000;  // with --max-conn-duration
+constexpr uint64_t kFlushPollNs = 1'000'000;   // re-check connections closing after FIN
+// Safety net for handed-over connections: received but not yet acknowledged by the
+// peer. Legitimately bounded by the send and receive buffers (a few MiB each, see
+// tcp_wmem/tcp_rmem) plus --buffer; far beyond that the kernel is queueing without
+// bound and the connection is cut rather than let it eat the machine's memory.
+constexpr uint64_t kHeldCap = 64ull << 20;
+
+struct Conn {
+  int fd = -1;
+  uint32_t gen = 0;
+  uint64_t cookie = 0;
+  bool in_kernel = false;  // the verdict echoes it; we watch only for EOF and errors
+  bool admitted = false;   // holds an Admission slot: release() at close
+  bool closing = false;    // in the kernel, peer's FIN seen: close once all is queued
+  bool readable = false;   // user mode, as in the epoll engine
+  bool peer_hup = false;
+  bool writable = true;
+  bool queued = false;
+  session::TcpSession s;   // user-mode bytes; kernel bytes come from the BPF state
+  session::EchoBuffer out;
+  sockaddr_in6 peer{};
+  socklen_t peer_len = 0;
+};
+
+struct ListenState {
+  Listener* l;
+  bool maybe_more = false;
+};
+
+class SockmapLoop {
+ public:
+  SockmapLoop(LoopContext& ctx)
+      : ctx_(ctx),
+        cfg_(*ctx.config),
+        counters_(*ctx.counters),
+        adm_(*ctx.admission),
+        max_duration_ns_(cfg_.limits.max_duration_ns),
+        pool_(cfg_.buffer_size, 256),
+        scratch_(new char[cfg_.buffer_size]) {}
+  ~SockmapLoop() { stop_udp(); }
+
+  Status run();
+
+ private:
+  static void on_handoff(void* self, uint64_t cookie, uint64_t tag);
+  Status setup();
+  void stop_udp();
+  void accept_some(size_t i);
+  void kernel_event(uint32_t slot, uint32_t events);
+  void to_user_mode(uint32_t slot);
+  void check_closing();
+  void fold_counters(bool check_held);
+  void service(uint32_t slot);
+  bool flush(Conn& c);
+  ssize_t recv_some(Conn& c, char* dst, size_t len);
+  bool read_some(Conn& c);
+  void close_conn(uint32_t slot, const char* why);
+  void reject_conn(uint32_t slot, Reject r);
+  net::Address peer_of(const Conn& c) const {
+    return net::Address::from(reinterpret_cast<const sockaddr*>(&c.peer), c.peer_len);
+  }
+  void enter_drain();
+  void close_all();
+  int next_timeout() const;
+  uint64_t tag_of(uint32_t slot) const { return (uint64_t(conns_[slot].gen) << 32) | slot; }
+  Conn* by_tag(uint64_t tag) {
+    uint32_t slot = uint32_t(tag);
+    if (slot >= conns_.size()) return nullptr;
+    Conn& c = conns_[slot];
+    return c.fd >= 0 && c.gen == uint32_t(tag >> 32) ? &c : nullptr;
+  }
+
+  LoopContext& ctx_;
+  const EngineConfig& cfg_;
+  Counters& counters_;
+  session::Admission& adm_;
+  uint64_t max_duration_ns_;  // --max-conn-duration, checked on the fold tick
+  session::BufferPool pool_;
+  std::unique_ptr<char[]> scratch_;
+  std::unique_ptr<SockmapKernel> kernel_;
+  Fd ep_;
+  std::vector<ListenState> listeners_;
+  std::vector<Conn> conns_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint32_t> ready_;
+  std::vector<uint32_t> closing_;  // kernel-mode connections waiting to be flushed
+  uint64_t active_ = 0;
+  uint64_t user_mode_ = 0;         // connections handed to user space
+  uint64_t kernel_folded_ = 0;     // BPF byte counter already added to tcp_bytes
+  uint64_t next_fold_ = 0;
+  bool draining_ = false;
+  bool insert_warned_ = false;
+  uint64_t accept_retry_at_ = 0;
+  bool accept_paused_ = false;  // out of fds; logged once until an accept succeeds
+  // UDP: the epoll engine on a thread of its own.
+  LoopControl udp_control_;
+  std::unique_ptr<LoopContext> udp_ctx_;
+  std::thread udp_thread_;
+  Status udp_status_;
+};
+
+void SockmapLoop::on_handoff(void* self, uint64_t, uint64_t tag) {
+  auto* loop = static_cast<SockmapLoop*>(self);
+  if (Conn* c = loop->by_tag(tag); c && c->in_kernel) loop->to_user_mode(uint32_t(tag));
+}
+
+Status SockmapLoop::setup() {
+  auto k = SockmapKernel::load(&SockmapLoop::on_handoff, this);
+  if (!k) return k.error();
+  kernel_ = std::move(*k);
+  ep_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!ep_.valid()) return sys_error("epoll_create1");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kControlTag;
+  if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, ctx_.control->wake.get(), &ev) != 0)
+    return sys_error("epoll_ctl(control)");
+  ev.data.u64 = kHandoffTag;
+  if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, kernel_->handoff_fd(), &ev) != 0) return sys_error("epoll_ctl(ring)");
+  // TCP listeners are ours; UDP ones go to the epoll engine, on a thread of its own,
+  // with the same context (config, counters, admission, ...) but its own control.
+  // Counters stay single-writer per field: that thread writes only the UDP ones.
+  std::vector<Listener> tcp, udp;
+  for (Listener& l : ctx_.listeners) (l.proto == net::Proto::udp ? udp : tcp).push_back(std::move(l));
+  ctx_.listeners.clear();
+  if (!udp.empty()) {
+    udp_control_.wake.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!udp_control_.wake.valid()) return sys_error("eventfd");
+    udp_ctx_ = std::make_unique<LoopContext>(std::move(ctx_));
+    udp_ctx_->listeners = std::move(udp);
+    udp_ctx_->control = &udp_control_;
+  }
+  ctx_.listeners = std::move(tcp);
+  listeners_.reserve(ctx_.listeners.size());
+  for (size_t i = 0; i < ctx_.listeners.size(); ++i) {
+    listeners_.push_back({&ctx_.listeners[i], false});
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = kListenerTag | i;
+    if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, ctx_.listeners[i].fd.get(), &ev) != 0)
+      return sys_error("epoll_ctl(listener)");
+  }
+  if (udp_ctx_) {
+    LoopContext* uctx = udp_ctx_.get();
+    udp_thread_ = std::thread([this, uctx] { udp_status_ = run_epoll(*uctx); });
+  }
+  return {};
+}
+
+void SockmapLoop::stop_udp() {
+  if (!udp_thread_.joinable()) return;
+  (void)udp_control_.set(Phase::stop);
+  udp_thread_.join();
+  if (!udp_status_) log::error("UDP loop: {}", udp_status_.error().message);
+}
+
+Status SockmapLoop::run() {
+  if (auto s = setup(); !s) return s;
+  epoll_event events[kMaxEvents];
+  next_fold_ = now_ns() + kFoldNs;
+  for (;;) {
+    Phase phase = ctx_.control->get();
+    if (udp_thread_.joinable() && udp_control_.get() != phase) (void)udp_control_.set(phase);
+    if (phase == Phase::stop) break;
+    if (phase == Phase::drain && !draining_) enter_drain();
+    if (draining_ && active_ == 0) break;
+
+    int n = epoll_wait(ep_.get(), events, kMaxEvents, next_timeout());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sys_error("epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      if (tag == kControlTag) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(ctx_.control->wake.get(), &v, sizeof v);
+        continue;
+      }
+      if (tag == kHandoffTag) {
+        kernel_->drain_handoffs();
+        continue;
+      }
+      if (tag & kListenerTag) {
+        size_t li = size_t(tag & ~kListenerTag);
+        if (li < listeners_.size()) {
+          listeners_[li].maybe_more = true;
+          if (!accept_retry_at_) accept_some(li);
+        }
+        continue;
+      }
+      Conn* c = by_tag(tag);
+      if (!c) continue;  // stale: closed earlier in this batch
+      uint32_t slot = uint32_t(tag);
+      uint32_t e = events[i].events;
+      if (c->in_kernel) {
+        kernel_event(slot, e);
+        continue;
+      }
+      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
+      if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->peer_hup = true;
+      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c->writable = true;
+      service(slot);
+    }
+    std::vector<uint32_t> again;
+    again.swap(ready_);
+    for (uint32_t slot : again) {
+      if (slot < conns_.size() && conns_[slot].fd >= 0 && !conns_[slot].in_kernel) {
+        conns_[slot].queued = false;
+        service(slot);
+      }
+    }
+    again.clear();
+    if (ready_.empty()) ready_.swap(again);
+    if (!closing_.empty()) check_closing();
+    uint64_t now = now_ns();
+    if (now >= next_fold_) {
+      fold_counters(true);
+      next_fold_ = now + (max_duration_ns_ ? kFoldNsWithDeadlines : kFoldNs);
+    }
+    if (accept_retry_at_ && now >= accept_retry_at_) accept_retry_at_ = 0;
+    for (size_t i = 0; i < listeners_.size() && !accept_retry_at_; ++i)
+      if (listeners_[i].maybe_more) accept_some(i);
+  }
+  close_all();
+  fold_counters(false);
+  stop_udp();
+  return {};
+}
+
+int SockmapLoop::next_timeout() const {
+  if (!ready_.empty()) return 0;
+  for (const auto& ls : listeners_)
+    if (ls.maybe_more && !accept_retry_at_) return 0;
+  uint64_t now = now_ns();
+  uint64_t wake = active_ ? next_fold_ : 0;  // counters move only while connections are open
+  if (!closing_.empty()) wake = wake ? std::min(wake, now + kFlushPollNs) : now + kFlushPollNs;
+  if (accept_retry_at_) wake = wake ? std::min(wake, accept_retry_at_) : accept_retry_at_;
+  if (!wake) return -1;
+  return wake > now ? int((wake - now + 999'999) / 1'000'000) : 0;
+}
+
+void SockmapLoop::accept_some(size_t i) {
+  ListenState& ls = listeners_[i];
+  if (!ls.l->fd.valid()) {
+    ls.maybe_more = false;
+    return;
+  }
+  for (int k = 0; k < kAcceptBudget; ++k) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(ls.l->fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        ls.maybe_more = false;
+        return;
+      }
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        if (!accept_paused_) {  // one line per episode, not one per retry
+          accept_paused_ = true;
+          Counters::add(counters_.accept_paused, 1);
+          log::warn("accept on {}: {}; pausing accepts until a connection closes", ls.l->addr.to_string(),
+                    std::strerror(errno));
+        }
+        accept_retry_at_ = now_ns() + kAcceptRetryNs;
+        return;
+      }
+      log::error("accept on {}: {}", ls.l->addr.to_string(), std::strerror(errno));
+      accept_retry_at_ = now_ns() + kAcceptRetryNs;
+      return;
+    }
+    accept_paused_ = false;
+    // Admission (allow/deny, --max-conns, --max-conns-per-ip) before the socket joins
+    // the sockhash: a refused client never has a byte echoed.
+    bool admitted = false;
+    if (adm_.enabled()) {
+      net::Address peer = net::Address::from(reinterpret_cast<sockaddr*>(&ss), len);
+      if (auto r = adm_.admit(peer)) {
+        counters_.reject(*r);
+        adm_.log_reject(*r, peer);
+        ::close(fd);
+        continue;
+      }
+      admitted = true;
+    }
+    uint32_t slot = session::take_slot(conns_, free_slots_);
+    Conn& c = conns_[slot];
+    c.fd = fd;
+    c.gen++;
+    c.cookie = 0;
+    c.in_kernel = false;
+    c.admitted = admitted;
+    c.closing = false;
+    c.readable = false;
+    c.peer_hup = false;
+    c.writable = true;
+    c.queued = false;
+    c.s = session::TcpSession{};
+    c.s.started_ns = now_ns();
+    c.peer_len = std::min<socklen_t>(len, sizeof c.peer);
+    std::memcpy(&c.peer, &ss, c.peer_len);
+    // Counted and logged before insertion: from then on the kernel may echo at once,
+    // and a client that got its echo must find itself counted (drain, /metrics).
+    ++active_;
+    counters_.connection_opened();
+    session::log_connected(peer_of(c));
+    auto cookie = kernel_->insert(fd, tag_of(slot));
+    if (cookie) {
+      c.cookie = *cookie;
+      c.in_kernel = true;
+    } else {
+      // Insertion failure costs speed, not service: this connection is echoed in user
+      // space. EOPNOTSUPP is the ordinary case of a peer that already sent its FIN
+      // (only ESTABLISHED sockets may join); anything else (a full map) is worth a line.
+      if (cookie.error().code != EOPNOTSUPP && !insert_warned_) {
+        log::warn("sockmap: {}; echoing such connections in user space", cookie.error().message);
+        insert_warned_ = true;
+      }
+      ++user_mode_;
+    }
+    epoll_event ev{};
+    // In the kernel path only the FIN and errors matter: EPOLLIN is left out so the
+    // psock's per-segment data_ready wake-ups are filtered out by epoll itself.
+    ev.events = c.in_kernel ? (EPOLLRDHUP | EPOLLET) : (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    ev.data.u64 = tag_of(slot);
+    if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      int err = errno;
+      log::error("epoll_ctl(add connection): {}", std::strerror(err));
+      close_conn(slot, std::strerror(err));
+    }
+  }
+}
+
+// A kernel-path connection's FIN or error.
+void SockmapLoop::kernel_event(uint32_t slot, uint32_t e) {
+  Conn& c = conns_[slot];
+  if (e & EPOLLERR) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    return close_conn(slot, std::strerror(err ? err : ECONNRESET));
+  }
+  if ((e & (EPOLLRDHUP | EPOLLHUP)) && !c.closing) {
+    c.closing = true;
+    c.s.eof();
+    closing_.push_back(slot);
+    check_closing();
+  }
+}
+
+// Kernel-path connections after the peer's FIN: closed once every byte received is
+// queued for sending; handed-over ones move to user mode (in case the ring record
+// was lost, the BPF state says so too).
+void SockmapLoop::check_closing() {
+  for (size_t i = 0; i < closing_.size();) {
+    uint32_t slot = closing_[i];
+    Conn& c = conns_[slot];
+    if (c.fd < 0 || !c.in_kernel || !c.closing) {
+      closing_[i] = closing_.back();
+      closing_.pop_back();
+      continue;
+    }
+    auto st = tcp_flush_state(c.fd);
+    if (!st) {
+      closing_[i] = closing_.back();
+      closing_.pop_back();
+      close_conn(slot, st.error().message.c_str());
+      continue;
+    }
+    if (st->held_after_fin() == 0) {
+      closing_[i] = closing_.back();
+      closing_.pop_back();
+      close_conn(slot, "");
+      continue;
+    }
+    if (kernel_->conn_stats(c.cookie).handed_off) {
+      closing_[i] = closing_.back();
+      closing_.pop_back();
+      to_user_mode(slot);
+      continue;
+    }
+    ++i;
+  }
+}
+
+void SockmapLoop::to_user_mode(uint32_t slot) {
+  Conn& c = conns_[slot];
+  c.in_kernel = false;
+  c.closing = false;
+  c.s.peer_eof = false;  // the FIN, if seen, is behind passed bytes: recv() reports it in order
+  c.readable = true;
+  c.peer_hup = true;     // the RDHUP edge may be spent: read until EAGAIN or EOF
+  c.writable = true;
+  ++user_mode_;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = tag_of(slot);
+  if (epoll_ctl(ep_.get(), EPOLL_CTL_MOD, c.fd, &ev) != 0) return close_conn(slot, std::strerror(errno));
+  log::debug("sockmap: connection {} handed to user space (peer not reading)",
+             net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len).to_string());
+  service(slot);
+}
+
+// The kernel's byte counter into the server's tcp_bytes; with check_held, also the
+// safety net over handed-over connections.
+void SockmapLoop::fold_counters(bool check_held) {
+  uint64_t total = kernel_ ? kernel_->total_bytes() : 0;
+  if (total > kernel_folded_) {
+    Counters::add(counters_.tcp_bytes, total - kernel_folded_);
+    kernel_folded_ = total;
+  }
+  if (!check_held) return;
+  if (max_duration_ns_) {
+    uint64_t now = now_ns();
+    for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
+      Conn& c = conns_[slot];
+      if (c.fd >= 0 && now - c.s.started_ns >= max_duration_ns_) reject_conn(slot, Reject::max_duration);
+    }
+  }
+  if (user_mode_ == 0) return;
+  for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
+    Conn& c = conns_[slot];
+    if (c.fd < 0 || c.in_kernel || !c.cookie) continue;
+    auto st = tcp_flush_state(c.fd);
+    if (st && st->held() > kHeldCap + cfg_.buffer_size) {
+      log::warn("sockmap: {} holds {} bytes not yet taken by the peer; closing it",
+                net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len).to_string(), st->held());
+      (void)net::set_linger_reset(c.fd);  // an RST: the peer learns why
+      close_conn(slot, "kernel queue over its bound");
+    }
+  }
+}
+
+// ---- user mode: the epoll engine's rules, for connections handed over ----
+
+bool SockmapLoop::flush(Conn& c) {
+  while (c.out.pending() > 0 && c.writable) {
+    ssize_t n = ::send(c.fd, c.out.pending_data(), c.out.pending(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c.writable = false;
+        break;
+      }
+      return false;
+    }
+    c.out.consumed(uint32_t(n));
+    c.s.sent(uint64_t(n));
+    Counters::add(counters_.tcp_bytes, uint64_t(n));
+  }
+  if (c.out.attached() && c.out.pending() == 0) pool_.release(c.out.detach());
+  return true;
+}
+
+ssize_t SockmapLoop::recv_some(Conn& c, char* dst, size_t len) {
+  ssize_t n;
+  do n = ::recv(c.fd, dst, len, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    c.readable = false;
+    return 0;
+  }
+  if (n == 0) {
+    // A handed-over socket reports EOF as soon as its message queue is empty and the
+    // FIN is in, even while passed bytes still wait on the psock's backlog (6.18's
+    // tcp_bpf_recvmsg_parser checks SOCK_DONE first). It is the real end only once we
+    // have read every byte the verdict passed; until then it is "nothing yet", and
+    // the backlog's delivery raises EPOLLIN again.
+    if (c.cookie && c.s.bytes_in < kernel_->conn_stats(c.cookie).passed) {
+      c.readable = false;
+      return 0;
+    }
+    c.s.eof();
+    c.readable = false;
+    return 0;
+  }
+  c.s.received(uint64_t(n));
+  return n;
+}
+
+bool SockmapLoop::read_some(Conn& c) {
+  if (c.out.pending() == 0) {
+    ssize_t n = recv_some(c, scratch_.get(), cfg_.buffer_size);
+    if (n <= 0) return n == 0;
+    ssize_t m = 0;
+    if (c.writable) {
+      do m = ::send(c.fd, scratch_.get(), size_t(n), MSG_NOSIGNAL);
+      while (m < 0 && errno == EINTR);
+      if (m < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+        m = 0;
+      }
+      c.s.sent(uint64_t(m));
+      Counters::add(counters_.tcp_bytes, uint64_t(m));
+    }
+    if (m < n) {
+      c.writable = false;
+      char* b = pool_.acquire();
+      if (!b) return false;
+      c.out.attach(b, pool_.buffer_size());
+      c.out.append(scratch_.get() + m, uint32_t(n - m));
+    }
+    return true;
+  }
+  uint32_t room;
+  char* dst = c.out.free_space(room);
+  if (room == 0) return true;
+  ssize_t n = recv_some(c, dst, room);
+  if (n <= 0) return n == 0;
+  c.out.appended(uint32_t(n));
+  return flush(c);
+}
+
+void SockmapLoop::service(uint32_t slot) {
+  Conn& c = conns_[slot];
+  if (!flush(c)) return close_conn(slot, std::strerror(errno));
+  int reads = 0;
+  while (c.readable && c.s.may_read(cfg_.buffer_size) && reads < kReadBudget) {
+    if (!read_some(c)) return close_conn(slot, std::strerror(errno));
+    ++reads;
+  }
+  if (c.s.finished()) return close_conn(slot, "");
+  if (c.readable && c.s.may_read(cfg_.buffer_size) && !c.queued) {
+    c.queued = true;
+    ready_.push_back(slot);
+  }
+}
+
+void SockmapLoop::close_conn(uint32_t slot, const char* why) {
+  Conn& c = conns_[slot];
+  if (c.cookie) {
+    // The kernel's share of this connection's bytes, for its close line.
+    SockmapConnStats ks = kernel_->conn_stats(c.cookie);
+    c.s.received(ks.redirected);
+    c.s.sent(ks.redirected);
+    kernel_->forget(c.cookie);
+  }
+  session::log_closed(peer_of(c), c.s, now_ns(), why);
+  if (c.admitted) adm_.release(peer_of(c));
+  c.admitted = false;
+  ::close(c.fd);  // also leaves the epoll set and the sockhash
+  c.fd = -1;
+  if (!c.in_kernel) --user_mode_;
+  c.in_kernel = false;
+  c.closing = false;
+  c.cookie = 0;
+  if (c.out.attached()) {
+    c.out.consumed(c.out.pending());
+    pool_.release(c.out.detach());
+  }
+  free_slots_.push_back(slot);
+  --active_;
+  counters_.connection_closed();
+  fold_counters(false);  // so the final summary and /metrics include this connection
+  if (accept_retry_at_) accept_retry_at_ = 1;
+}
+
+// Closed by policy: counted by reason and logged at most once a second (Admission).
+void SockmapLoop::reject_conn(uint32_t slot, Reject r) {
+  counters_.reject(r);
+  adm_.log_reject(r, peer_of(conns_[slot]));
+  close_conn(slot, session::to_string(r));
+}
+
+void SockmapLoop::enter_drain() {
+  draining_ = true;
+  accept_retry_at_ = 0;
+  for (auto& ls : listeners_) {
+    ls.l->fd.reset();
+    ls.maybe_more = false;
+  }
+}
+
+void SockmapLoop::close_all() {
+  for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
+    if (conns_[slot].fd < 0) continue;
+    Counters::add(counters_.cut_at_stop, 1);
+    close_conn(slot, draining_ ? "drain timeout" : "server stopping");
+  }
+}
+
+}  // namespace
+
+Status run_sockmap(LoopContext& ctx) {
+  SockmapLoop loop(ctx);
+  return loop.run();
+}
+
+}  // namespace eco::engine

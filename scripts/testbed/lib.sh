@@ -364,6 +364,17 @@ bed_wait_backends_up() {
   bed_die "HAProxy saw fewer than $want servers UP within 10 s"
 }
 
+# Waits until HAProxy sees every server DOWN (after bed_stop_servers), so that a restart
+# is not mistaken for "up" on the strength of states from before the stop. 10 s at most.
+bed_wait_backends_down() {
+  local i
+  for i in $(seq 1 100); do
+    bed_backend_states | grep -q ' UP' || return 0
+    sleep 0.1
+  done
+  bed_die "HAProxy still sees servers UP 10 s after they stopped"
+}
+
 # Waits until server $1 is reported (not) UP: bed_wait_backend s2 DOWN.
 bed_wait_backend() {
   local s=$1 want=$2 i

@@ -58,6 +58,7 @@ on_exit() {
   if [ $rc -ne 0 ] || [ $failed -ne 0 ]; then
     for f in "$BED_DIR"/*.log; do [ -f "$f" ] && { echo "--- ${f##*/} (last 15 lines)"; tail -15 "$f"; }; done
     [ -f "$BED_DIR/haproxy.cfg" ] && { echo "--- haproxy.cfg"; cat "$BED_DIR/haproxy.cfg"; }
+    BED_KEEP=1  # bed_down keeps the logs for a look
   fi
   bed_down
 }
@@ -79,6 +80,13 @@ bench_bg() {  # bench_bg HOST NAME ARGS...
   BENCH_PID=$!
 }
 # Sets RC to the exit code of background job $1 (only this shell can reap it: no $(...)).
+# Starts the servers' logs afresh, keeping the last phase's as <host>.<phase>.log.
+PHASE=load
+new_phase() {
+  local s
+  for s in "${BED_SERVERS[@]}"; do [ -f "$BED_DIR/$s.log" ] && mv "$BED_DIR/$s.log" "$BED_DIR/$s.$PHASE.log"; done
+  PHASE=$1
+}
 wait_rc() { RC=0; wait "$1" || RC=$?; }
 
 # ---- 1. balanced load from two client hosts ----
@@ -115,7 +123,8 @@ check "eco bench merge adds the two hosts' round trips ($merged_rt = $sum_rt, $(
 
 # ---- 2. allow/deny and per-client limits on the real addresses ----
 if [ "$BED_HAS_PROXY" = 1 ] && [ "$BED_HAS_LIMITS" = 1 ]; then
-  for s in "${BED_SERVERS[@]}"; do : >"$BED_DIR/$s.log"; done
+  bed_wait_backends_down
+  new_phase limits
   bed_start_servers --deny "$C2/32" --max-conns-per-ip 2
   bed_wait_backends_up
   # Client 1: 3 connections, one per server (round robin), under the limit of 2 per address.
@@ -154,39 +163,57 @@ else
 fi
 
 # ---- 3. one server drained mid-run; HAProxy routes around it ----
-for s in "${BED_SERVERS[@]}"; do : >"$BED_DIR/$s.log"; done
+bed_wait_backends_down
+new_phase drain
 BED_DRAIN=1s bed_start_servers
 bed_wait_backends_up
 bench_bg c1 drain1 "$LB" --conns 6 --duration 4s --warmup 0 --timeout 3s; p1=$BENCH_PID
 bench_bg c2 drain2 "$LB" --conns 6 --duration 4s --warmup 0 --timeout 3s; p2=$BENCH_PID
-# And a new connection per request from client 2, so connects keep arriving while s2
+sleep 0.3
+# The server to stop: the one holding most of the 12 request/echo connections (round
+# robin gives each 4; taking the busiest keeps the test meaningful if it does not).
+victim="" held=0 spread=""
+for s in "${BED_SERVERS[@]}"; do
+  n=$(connects "$s"); spread+="$s=$n "
+  if [ "$n" -gt "$held" ]; then victim=$s held=$n; fi
+done
+others=(); for s in "${BED_SERVERS[@]}"; do [ "$s" != "$victim" ] && others+=("$s"); done
+check "request/echo connections spread over the servers before the stop ($spread)" test "$held" -gt 0
+[ -n "$victim" ] || victim=s2
+# And a new connection per request from client 2, so connects keep arriving while the server
 # stops: those refused by its closed listener must be redispatched, never seen by the client.
 bench_bg c2 drain_crr "$LB" --mode crr --conns 2 --duration 4s --warmup 0 --timeout 3s; p3=$BENCH_PID
-sleep 1.2
-held=$(connects s2)
-before=$(( $(connects s1) + $(connects s3) ))
-bed_signal_server s2 TERM
+sleep 0.9
+before=$(( $(connects "${others[0]}") + $(connects "${others[1]}") ))
+bed_signal_server "$victim" TERM
 if [ "$BED_HAS_METRICS" = 1 ]; then
   # While it drains: not ready (HAProxy's check fails, no new connections), still alive.
-  ready=$(bed_http_status s2 /readyz) alive=$(bed_http_status s2 /healthz)
-  check "draining s2: /readyz says '$ready', /healthz says '$alive'" \
+  ready=$(bed_http_status "$victim" /readyz) alive=$(bed_http_status "$victim" /healthz)
+  check "draining $victim: /readyz says '$ready', /healthz says '$alive'" \
     test "$(cut -d' ' -f2 <<<"$ready")" = 503 -a "$(cut -d' ' -f2 <<<"$alive")" = 200
 fi
-bed_wait_server s2 5
-check "s2 drained and exited 0 after SIGTERM (exit $BED_STOP_RC)" [ "$BED_STOP_RC" = 0 ]
-check "HAProxy marked s2 DOWN" bed_wait_backend s2 DOWN
+bed_wait_server "$victim" 5
+check "$victim drained and exited 0 after SIGTERM (exit $BED_STOP_RC)" [ "$BED_STOP_RC" = 0 ]
+check "HAProxy marked $victim DOWN" bed_wait_backend "$victim" DOWN
 wait_rc $p1; rc1=$RC; wait_rc $p2; rc2=$RC; wait_rc $p3; rc3=$RC
 e1=$(errors_total "$BED_DIR/drain1.json"); e2=$(errors_total "$BED_DIR/drain2.json")
-check "a connection per request through the drain: $(jq "$BED_DIR/drain_crr.json" 'd["round_trips"]') connections, none failed (exit $rc3, errors $(jq "$BED_DIR/drain_crr.json" 'd["errors"]'))" \
-  test "$rc3" = 0 -a "$(errors_total "$BED_DIR/drain_crr.json")" = 0
+# At most a connection or two may be lost: eco closes its listener at SIGTERM, and a
+# connection already in its accept queue then is reset after HAProxy has forwarded the
+# request (so it cannot be redispatched). None may be refused, time out or differ.
+crr_cut=$(jq "$BED_DIR/drain_crr.json" 'd["errors"]["short_read"]+d["errors"]["reset"]')
+check "a connection per request through the drain: $(jq "$BED_DIR/drain_crr.json" 'd["round_trips"]') connections, $crr_cut cut from $victim's accept queue (<= 2), no other error ($(jq "$BED_DIR/drain_crr.json" 'd["errors"]'))" \
+  test "$crr_cut" -le 2 -a "$(errors_total "$BED_DIR/drain_crr.json")" = "$crr_cut" -a "$(jq "$BED_DIR/drain_crr.json" 'd["round_trips"]')" -gt 100
 mm=$(( $(jq "$BED_DIR/drain1.json" 'd["errors"]["mismatch"]') + $(jq "$BED_DIR/drain2.json" 'd["errors"]["mismatch"]') ))
 bad=$(( $(jq "$BED_DIR/drain1.json" 'd["errors"]["refused"]+d["errors"]["timeout"]+d["errors"]["other"]') \
       + $(jq "$BED_DIR/drain2.json" 'd["errors"]["refused"]+d["errors"]["timeout"]+d["errors"]["other"]') ))
 check "no mismatch through the drain ($mm)" [ "$mm" = 0 ]
-check "only the connections s2 held were cut: $((e1 + e2)) errors (short read/reset), s2 held $held; none refused or timed out ($bad)" \
-  test $((e1 + e2)) -ge 1 -a $((e1 + e2)) -le "$held" -a "$bad" = 0
-after=$(( $(connects s1) + $(connects s3) ))
-check "the cut connections were reopened on s1/s3 ($after connects there, $before before the stop)" [ "$after" -ge $((before + e1 + e2)) ]
+# What the server itself said it held when SIGTERM came ("draining N connections").
+draining=$(grep -o 'draining [0-9]* connection' "$BED_DIR/$victim.log" | head -1 | cut -d' ' -f2)
+check "$victim was draining connections at SIGTERM (${draining:-none})" test "${draining:-0}" -gt 0
+check "only connections $victim held were cut: $((e1 + e2)) request/echo connections cut (short read/reset) of the ${draining:-0} it was draining; none refused or timed out ($bad)" \
+  test $((e1 + e2)) -le "${draining:-0}" -a "$bad" = 0
+after=$(( $(connects "${others[0]}") + $(connects "${others[1]}") ))
+check "the cut connections were reopened on ${others[*]} ($after connects there, $before before the stop)" [ "$after" -ge $((before + e1 + e2)) ]
 "$ECO" bench merge "$BED_DIR/drain1.json" "$BED_DIR/drain2.json" >"$BED_DIR/drain_merged.txt" || true
 "$ECO" bench merge "$BED_DIR/drain1.json" "$BED_DIR/drain2.json" --json >"$BED_DIR/drain_merged.json" || true
 echo "--- merged report of the drain run (2 client hosts):"; cat "$BED_DIR/drain_merged.txt"
@@ -196,7 +223,7 @@ bed_stop_servers
 bed_stop_haproxy
 
 # ---- 4. UDP: anycast address, ECMP route on each client, hashed on the 5-tuple ----
-for s in "${BED_SERVERS[@]}"; do : >"$BED_DIR/$s.log"; done
+new_phase udp
 bed_start_servers
 bench_bg c1 udp1 "udp://$BED_VIP:$BED_PORT" --conns 12 --duration 1s --warmup 0; p1=$BENCH_PID
 bench_bg c2 udp2 "udp://$BED_VIP:$BED_PORT" --conns 12 --duration 1s --warmup 0; p2=$BENCH_PID

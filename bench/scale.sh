@@ -40,7 +40,9 @@ results=()
 run_one() {  # run_one LABEL PROTO TARGET SERVERS...
   local label=$1 proto=$2 target=$3; shift 3
   local servers=("$@") s pids=() h
-  for s in "${servers[@]}"; do bed_start_server "$s"; done
+  local proxy=0
+  [ "$proto" = tcp-lb ] && proxy=1
+  for s in "${servers[@]}"; do BED_SERVER_PROXY=$proxy bed_start_server "$s"; done
   local lb_pid=""
   if [ "$proto" = tcp-lb ]; then
     bed_start_haproxy "${servers[@]}"

@@ -58,8 +58,12 @@ def print_table(rows):
         runs = " · ".join(f"{r['rt_per_s']:,.0f}" for r in rs)
         print(f"| {NAMES[kind]} | {n} | {med(lambda r: r['rt_per_s']):,.0f} | {runs} | {med(lambda r: r['p99_us']):,.0f} | "
               f"{sum(r['errors'] for r in rs)} | {cpu('clients'):.2f} / {cpu('servers'):.2f} / {cpu('haproxy'):.2f} / "
-              f"{cpu('machine_busy'):.2f} | {med(lambda r: r['cpu_cores']['servers'] / r['rt_per_s'] * 1e6):.1f} / "
-              f"{med(lambda r: r['cpu_cores']['haproxy'] / r['rt_per_s'] * 1e6):.1f} |")
+              f"{cpu('machine_busy'):.2f} | {med(lambda r: per_rt(r, 'servers')):.1f} / {med(lambda r: per_rt(r, 'haproxy')):.1f} |")
+
+
+def per_rt(r, part):
+    """CPU µs per round trip of one part (0 when no round trip completed)."""
+    return r["cpu_cores"][part] / r["rt_per_s"] * 1e6 if r["rt_per_s"] else 0.0
 
 
 if __name__ == "__main__":

@@ -199,7 +199,8 @@ bed_start_server() {
   local args=(serve -l "$a:$BED_PORT" -l "udp://$BED_VIP:$BED_PORT" -t 1 --log-format json
               --drain-timeout "${BED_DRAIN:-1s}" --port-file "$BED_DIR/$h.port")
   [ -n "${BED_ENGINE:-}" ] && args+=(--engine "$BED_ENGINE")
-  [ "$BED_HAS_PROXY" = 1 ] && args+=(--proxy-protocol)
+  # BED_SERVER_PROXY=0: clients connect straight to this server, not through HAProxy.
+  [ "$BED_HAS_PROXY" = 1 ] && [ "${BED_SERVER_PROXY:-1}" = 1 ] && args+=(--proxy-protocol)
   [ "$BED_HAS_METRICS" = 1 ] && args+=(--metrics "$a:$BED_METRICS_PORT")
   rm -f "$BED_DIR/$h.port"
   # `ip netns exec` execs the command, so $! is eco's own pid.

@@ -100,6 +100,12 @@ class SockmapLoop {
         scratch_(new char[cfg_.buffer_size]) {}
   ~SockmapLoop() { stop_udp(); }
 
+  Status load() {
+    auto k = SockmapKernel::load(&SockmapLoop::on_handoff, this);
+    if (!k) return k.error();
+    kernel_ = std::move(*k);
+    return {};
+  }
   Status run();
 
  private:
@@ -166,9 +172,6 @@ void SockmapLoop::on_handoff(void* self, uint64_t, uint64_t tag) {
 }
 
 Status SockmapLoop::setup() {
-  auto k = SockmapKernel::load(&SockmapLoop::on_handoff, this);
-  if (!k) return k.error();
-  kernel_ = std::move(*k);
   ep_.reset(epoll_create1(EPOLL_CLOEXEC));
   if (!ep_.valid()) return sys_error("epoll_create1");
   epoll_event ev{};
@@ -645,6 +648,14 @@ void SockmapLoop::close_all() {
 
 Status run_sockmap(LoopContext& ctx) {
   SockmapLoop loop(ctx);
+  if (auto s = loop.load(); !s) {
+    // The probe ran before the server gave up its privileges (--user); a loop thread
+    // started after that cannot load BPF. Serving beats failing: such a loop runs the
+    // epoll engine, and says so.
+    log::warn("sockmap engine: loop {} cannot load its BPF program ({}); serving it with the epoll engine",
+              ctx.index, s.error().message);
+    return run_epoll(ctx);
+  }
   return loop.run();
 }
 

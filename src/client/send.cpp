@@ -25,6 +25,7 @@ constexpr size_t kWindow = 4 << 20;     // most bytes sent but not yet seen echo
 constexpr size_t kChunk = 64 << 10;     // one read from the source or the socket
 constexpr size_t kReprLimit = 4096;     // longer echoes get a summary, not a repr
 constexpr size_t kMaxUdpPayload = 65507;
+constexpr uint64_t kFinGraceNs = 300'000'000;  // after a full echo, how long to wait for the FIN
 
 int fail(int code, const std::string& msg) {
   fmt::print(stderr, "eco: {}\n", msg);
@@ -189,8 +190,11 @@ int send_tcp(const SendOptions& opts, const std::vector<net::Address>& addrs, So
         if (w.verified == w.filled && w.verified > kWindow / 2) w.verified = w.sent = w.filled = 0;
       }
     }
+    // All echoed: wait a moment for the server's FIN (bytes beyond the echo would be an
+    // error worth reporting), but a server that keeps the connection open after a full
+    // echo is within RFC 862, so its silence is success, not a --timeout wait.
+    if (shut && w.verified == w.filled && now_ns() - last_progress > kFinGraceNs) break;
     if (now_ns() - last_progress > uint64_t(timeout_ms) * 1'000'000) {
-      if (shut && w.verified == w.filled) break;  // all echoed; the server just keeps the connection open
       return fail(kExitConnection, fmt::format("timed out after {:g} s waiting for the echo from {} ({} of {} bytes back)",
                                                opts.timeout_s, peer, o.total_echoed, o.total_sent));
     }

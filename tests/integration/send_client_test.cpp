@@ -140,6 +140,24 @@ TEST(SendClient, SilentServerTimesOutWithExitThree) {
   quit = true;
 }
 
+TEST(SendClient, FullEchoFromServerThatStaysOpenSucceedsWithoutWaitingForTimeout) {
+  // RFC 862 does not make the server close: once every byte is back, eco send is
+  // done after a short grace for the FIN, not after --timeout.
+  std::atomic<bool> quit{false};
+  FakeServer fake(net::Proto::tcp, [&quit](int fd) {
+    std::string got = read_exact(fd, 5, 10000);
+    send_all(fd, got, 10000);
+    for (int i = 0; i < 1500 && !quit; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+  double t0 = now_ms();
+  RunResult r = run_eco({"send", "--timeout", "10s", fake.addr(), "hello"});
+  double took = now_ms() - t0;
+  quit = true;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("hello"), std::string::npos) << r.out;
+  EXPECT_LT(took, 5000.0) << "waited for --timeout instead of finishing after the full echo";
+}
+
 TEST(SendClient, ClosedPortExitsThree) {
   // Bind a port and do not listen: connecting is refused.
   net::HostPort hp;

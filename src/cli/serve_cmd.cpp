@@ -73,6 +73,7 @@ Command add_serve(CLI::App& app) {
   // Read in main(): its keys become arguments, parsed again with the command line winning.
   sub->add_option("--config", "TOML file; its keys are these flags' long names (listen = [\"...\"], threads = 2, "
                               "udp = true); flags given on the command line win")
+      ->type_name("FILE")
       ->group(ops);
   sub->add_option("--user", a->cfg.user, "Started as root: run as this user (name or uid) once the sockets are bound")
       ->group(ops);

@@ -30,9 +30,10 @@ constexpr const char* kAllowed[] = {
     "clock_nanosleep", "clock_gettime", "gettimeofday", "getrusage", "getpid", "gettid", "getuid", "geteuid",
     "getgid", "getegid", "rt_sigprocmask", "rt_sigaction", "rt_sigreturn", "sigaltstack", "tgkill", "restart_syscall",
     "exit", "exit_group", "set_robust_list", "rseq", "getrandom", "sysinfo",
-#if defined(__SANITIZE_ADDRESS__)
-    // LeakSanitizer stops the world at exit: a ptrace-ing helper thread, /proc reads.
-    "clone", "ptrace", "wait4", "openat", "getdents64", "readlink", "sched_getaffinity",
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    // Sanitizer builds only. LeakSanitizer stops the world at exit (a ptrace-ing helper
+    // thread, /proc reads); UBSan's vptr check probes memory by writing it into a pipe.
+    "clone", "ptrace", "wait4", "openat", "getdents64", "readlink", "sched_getaffinity", "pipe2",
 #endif
 };
 

@@ -531,7 +531,14 @@ ssize_t SockmapLoop::recv_some(Conn& c, char* dst, size_t len) {
     // tcp_bpf_recvmsg_parser checks SOCK_DONE first). It is the real end only once we
     // have read every byte the verdict passed; until then it is "nothing yet", and
     // the backlog's delivery raises EPOLLIN again.
+    // (After a reset the backlog is dropped instead: then it is the end.)
     if (c.cookie && c.s.bytes_in < kernel_->conn_stats(c.cookie).passed) {
+      auto st = tcp_flush_state(c.fd);
+      if (!st || st->closed) {
+        c.s.eof();
+        c.readable = false;
+        return 0;
+      }
       c.readable = false;
       return 0;
     }

@@ -177,6 +177,7 @@ Result<TcpFlushState> tcp_flush_state(int fd) {
   TcpFlushState s;
   s.received = ti.tcpi_bytes_received;
   s.queued = ti.tcpi_bytes_acked + uint64_t(outq > 0 ? outq : 0);
+  s.closed = ti.tcpi_state == 7;  // TCP_CLOSE (include/net/tcp_states.h; not in the uapi header)
   return s;
 }
 

@@ -69,6 +69,7 @@ class SockmapKernel {
 struct TcpFlushState {
   uint64_t received = 0;  // bytes received from the peer (tcpi_bytes_received)
   uint64_t queued = 0;    // bytes ever queued for sending (acked + still in the send queue)
+  bool closed = false;    // TCP state CLOSE (reset, or fully closed): no more bytes will come
   uint64_t held() const { return received > queued ? received - queued : 0; }
   // Once the peer's FIN is in, tcpi_bytes_received counts it as one byte too.
   uint64_t held_after_fin() const { return received > queued + 1 ? received - 1 - queued : 0; }

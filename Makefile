@@ -4,6 +4,7 @@ JOBS ?= $(shell nproc)
 ARGS ?=
 
 .PHONY: all deps build debug asan run test test-release test-asan fuzz clean
+.PHONY: tsan test-tsan test-fuzz soak
 .PHONY: bench bench-deps bench-peers scale-bench
 
 all: build
@@ -27,8 +28,12 @@ asan: deps
 run: build
 	./build/release/eco serve $(ARGS)
 
-# All tests, in a release build and again under AddressSanitizer + UBSan.
+# All tests, in a release build and again under AddressSanitizer + UBSan; the
+# (`make test-tsan` and `make test-fuzz` run the TSan and fuzz parts, see docs/reliability.md.)
 test: test-release test-asan
+
+test-fuzz:
+	$(MAKE) fuzz FUZZ_SECONDS=25
 
 test-release: build
 	ctest --preset release
@@ -51,23 +56,26 @@ bench-peers: build bench-deps
 	bench/peers/build.sh build/peers
 	/usr/bin/python3 bench/run_peers.py --eco build/release/eco --peers-dir build/peers $(BENCH_ARGS)
 
-# libFuzzer targets (clang, ASan+UBSan) run for FUZZ_SECONDS each over the committed
-# seed corpus, copied so the seeds in git stay as they are.
+# libFuzzer targets (clang, ASan+UBSan), each run for FUZZ_SECONDS over a copy of its
+# committed seed corpus, two at a time; any crash fails. A longer run: FUZZ_SECONDS=3600.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = proxy_protocol address
 fuzz:
 	@scripts/install-deps.sh fuzz
-	CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DECO_FUZZ=ON -DECO_SANITIZE=address,undefined \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build build/fuzz -j $(JOBS) --target $(addsuffix _fuzz,$(FUZZ_TARGETS))
-	@for t in $(FUZZ_TARGETS); do \
-	  rm -rf build/fuzz/corpus/$$t && mkdir -p build/fuzz/corpus/$$t && cp tests/fuzz/corpus/$$t/* build/fuzz/corpus/$$t/ && \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS) s" && \
-	  if ! build/fuzz/tests/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	      -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$t > build/fuzz/$$t.log 2>&1; then \
-	    tail -40 build/fuzz/$$t.log; echo "fuzz: $$t FAILED (crash input in build/fuzz/)"; exit 1; \
-	  fi; grep DONE build/fuzz/$$t.log; \
-	done
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The multi-threaded tests (servers with 2 loop threads, bench with several) under
+# ThreadSanitizer: only the targets they need are built; the tsan test preset selects them.
+tsan: deps
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS)
+
+test-tsan: tsan
+	ctest --preset tsan
+
+# Reliability soak (not in `make test`): SOAK_SECONDS of mixed load, churn and faults.
+SOAK_SECONDS ?= 600
+soak: build
+	scripts/soak.sh build/release/eco $(SOAK_SECONDS)
 
 # Scale-out (docs/scaling.md): the same load against 1, 2 and 3 eco servers through
 # HAProxy and over ECMP on the namespace test bed (scripts/testbed/). Needs root.

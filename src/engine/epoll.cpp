@@ -100,12 +100,13 @@ class EpollLoop {
   void handle_udp(Listener& l);
   void service(uint32_t slot);
   bool flush(Conn& c);
-  ssize_t recv_some(Conn& c, char* dst, size_t len);
+  [[gnu::always_inline]] inline ssize_t recv_some(Conn& c, char* dst, size_t len);
   bool read_some(Conn& c);
   void close_conn(uint32_t slot, const char* why);
   bool admit_new(Conn& c, uint32_t slot, int fd);
-  bool read_proxy(uint32_t slot);
-  bool after_read(Conn& c, uint64_t n);
+  // Out of line: the plain echo path stays as small (and as inlined) as without limits.
+  [[gnu::noinline]] bool read_proxy(uint32_t slot);
+  [[gnu::noinline]] bool after_read(Conn& c, uint64_t n);
   void run_timers();
   void reject_now(Reject r, const net::Address& peer);
   void enter_drain();

@@ -28,9 +28,9 @@ asan: deps
 run: build
 	./build/release/eco serve $(ARGS)
 
-# All tests, in a release build and again under AddressSanitizer + UBSan; the
-# (`make test-tsan` and `make test-fuzz` run the TSan and fuzz parts, see docs/reliability.md.)
-test: test-release test-asan
+# All tests, in a release build and again under AddressSanitizer + UBSan, then each
+# libFuzzer target for 25 s (see docs/reliability.md; `make test-tsan` runs the TSan part).
+test: test-release test-asan test-fuzz
 
 test-fuzz:
 	$(MAKE) fuzz FUZZ_SECONDS=25

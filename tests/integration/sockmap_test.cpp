@@ -189,7 +189,8 @@ TEST_F(Sockmap, NonReadingClientIsStoppedWithBoundedMemory) {
   // excluded): the bound is the window/buffers, a few MiB, never the 64 MiB offered.
   EXPECT_LT(sent, 32ull << 20) << "the server kept taking bytes from a client that never reads";
   EXPECT_LT(mem_stalled - mem_before, 8192) << "TCP socket memory grew by more than 32 MiB";
-  EXPECT_LT(rss_stalled - rss_before, 16 * 1024);
+  // User space holds at most --buffer (64 KiB) for it; the margin is for ASan's quarantine.
+  EXPECT_LT(rss_stalled - rss_before, 32 * 1024);
 
   // Another client is served while the flood is stuck.
   {

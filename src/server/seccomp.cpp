@@ -33,7 +33,7 @@ constexpr const char* kAllowed[] = {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     // Sanitizer builds only. LeakSanitizer stops the world at exit (a ptrace-ing helper
     // thread, /proc reads); UBSan's vptr check probes memory by writing it into a pipe.
-    "clone", "ptrace", "wait4", "openat", "getdents64", "readlink", "sched_getaffinity", "pipe2",
+    "clone", "ptrace", "wait4", "openat", "getdents64", "readlink", "sched_getaffinity", "pipe2", "prctl",
 #endif
 };
 

@@ -82,22 +82,6 @@ Command add_serve(CLI::App& app) {
   sub->add_flag("--seccomp", a->cfg.seccomp,
                 "Once serving, allow only the system calls serving needs; any other fails with EPERM")
       ->group(ops);
-  const std::string ops = "Operations";
-  sub->add_option("--metrics", a->cfg.metrics,
-                  "Serve Prometheus metrics at http://ADDR/metrics, and /healthz and /readyz (e.g. 127.0.0.1:9346)")
-      ->group(ops);
-  // Read in main(): its keys become arguments, parsed again with the command line winning.
-  sub->add_option("--config", "TOML file; its keys are these flags' long names (listen = [\"...\"], threads = 2, "
-                              "udp = true); flags given on the command line win")
-      ->type_name("FILE")
-      ->group(ops);
-  sub->add_option("--user", a->cfg.user, "Started as root: run as this user (name or uid) once the sockets are bound")
-      ->group(ops);
-  sub->add_option("--group", a->cfg.group, "With --user: run with this group (default: the user's primary group)")
-      ->group(ops);
-  sub->add_flag("--seccomp", a->cfg.seccomp,
-                "Once serving, allow only the system calls serving needs; any other fails with EPERM")
-      ->group(ops);
 
   const std::string lim = "Limits and access";
   auto& L = a->cfg.engine_config.limits;

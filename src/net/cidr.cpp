@@ -87,6 +87,17 @@ Result<Cidr> parse_cidr(std::string_view text) {
     fixed.bytes = masked;
     return Error{fmt::format("invalid network '{}': host bits set (did you mean {}?)", text, fixed.to_string())};
   }
+  // An IPv4-mapped entry (::ffff:10.1.2.3, ::ffff:10.0.0.0/104) means the IPv4 network:
+  // peers in that range are compared as IPv4 (see peer_bytes), so kept as IPv6 it would
+  // match no one and `--deny ::ffff:10.1.2.3` would silently deny nothing.
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (c.family == AF_INET6 && c.prefix >= 96 && std::memcmp(c.bytes.data(), kMapped, 12) == 0) {
+    std::array<uint8_t, 16> v4{};
+    std::memcpy(v4.data(), &c.bytes[12], 4);
+    c.family = AF_INET;
+    c.bytes = v4;
+    c.prefix -= 96;
+  }
   return c;
 }
 

@@ -44,6 +44,23 @@ TEST(Cidr, Ipv6AndMappedIpv4) {
   EXPECT_TRUE(v4->contains(addr("[::ffff:127.0.0.5]:1")));
 }
 
+TEST(Cidr, MappedIpv6EntryMeansTheIpv4Network) {
+  // `--deny ::ffff:10.1.2.3` must deny that IPv4 client, seen as IPv4 or as mapped IPv6.
+  auto host = parse_cidr("::ffff:10.1.2.3");
+  ASSERT_TRUE(host.ok());
+  EXPECT_TRUE(host->contains(addr("10.1.2.3:1")));
+  EXPECT_TRUE(host->contains(addr("[::ffff:10.1.2.3]:1")));
+  EXPECT_FALSE(host->contains(addr("10.1.2.4:1")));
+  auto net = parse_cidr("::ffff:10.0.0.0/104");
+  ASSERT_TRUE(net.ok());
+  EXPECT_EQ(net->to_string(), "10.0.0.0/8");
+  EXPECT_TRUE(net->contains(addr("10.200.0.1:1")));
+  AccessList deny;
+  ASSERT_TRUE(deny.add_deny("::ffff:127.0.0.9").ok());
+  EXPECT_FALSE(deny.admits(addr("127.0.0.9:1")));
+  EXPECT_TRUE(deny.admits(addr("127.0.0.8:1")));
+}
+
 TEST(Cidr, RejectsBadInputWithReasons) {
   auto host_bits = parse_cidr("10.0.0.1/8");
   ASSERT_FALSE(host_bits.ok());

@@ -29,8 +29,9 @@ run: build
 	./build/release/eco serve $(ARGS)
 
 # All tests, in a release build and again under AddressSanitizer + UBSan, then each
-# libFuzzer target for 25 s (see docs/reliability.md; `make test-tsan` runs the TSan part).
-test: test-release test-asan test-fuzz
+# libFuzzer target for 25 s, then the multi-threaded tests under ThreadSanitizer
+# (docs/reliability.md).
+test: test-release test-asan test-fuzz test-tsan
 
 test-fuzz:
 	$(MAKE) fuzz FUZZ_SECONDS=25

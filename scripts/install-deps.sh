@@ -14,6 +14,7 @@ packages=(
   libcpp-httplib-dev libtomlplusplus-dev libseccomp-dev  # --metrics, --config, --seccomp
   util-linux  # setpriv, for the CAP_NET_BIND_SERVICE test
   haproxy python3-yaml  # the scale-out test bed's balancer; deploy manifest checks (tests/scale)
+  nftables  # packet loss in the namespace fault tests (tests/faults)
 )
 
 # Optional groups: `install-deps.sh fuzz` adds what `make fuzz` needs (clang + libFuzzer);
@@ -30,6 +31,7 @@ for group in "$@"; do
         socat                            # socat fork peer
         util-linux                       # taskset
         gnuplot-nox                      # the chart (docs/peers.png)
+        strace valgrind                  # bench/profile_peers.sh: syscalls and instructions per round trip
         graphviz                         # docs/scaling.png (bench/scale_diagram.sh)
       )
       # Node.js: any installed `node` will do (Debian's nodejs or a vendor build).

@@ -122,6 +122,9 @@ struct LoopThread {
   engine::LoopContext ctx;
   session::Counters counters;
   Status status;
+  // Set (release) after `status` is written; the main thread reads `status` only once it
+  // sees this (acquire), since other loops may still be running when one finishes.
+  std::atomic<bool> finished{false};
   std::thread thread;
 };
 
@@ -229,6 +232,7 @@ Result<int> serve(const ServeConfig& cfg) {
     LoopThread* l = lp.get();
     l->thread = std::thread([l, &engine, &running, &done] {
       l->status = engine->run(l->ctx);
+      l->finished.store(true, std::memory_order_release);
       running.fetch_sub(1);
       uint64_t one = 1;
       [[maybe_unused]] ssize_t r = ::write(done.get(), &one, sizeof one);
@@ -288,7 +292,8 @@ Result<int> serve(const ServeConfig& cfg) {
       uint64_t v;
       [[maybe_unused]] ssize_t r = ::read(done.get(), &v, sizeof v);
       for (auto& l : loops) {
-        if (!l->status) {  // an engine failed: the server cannot go on as asked
+        // An engine failed: the server cannot go on as asked.
+        if (l->finished.load(std::memory_order_acquire) && !l->status) {
           log::error("engine {} failed: {}", engine->name, l->status.error().message);
           set_phase(loops, engine::Phase::stop);
           exit_code = 1;

@@ -46,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), text_size);
   eco::net::AccessList list;
   bool any_deny = false;
-  bool mapped_entry = false;  // an IPv6 entry inside ::ffff:0:0/96 (see below)
+  bool mapped_entry = false;  // an IPv6 /80-/95 entry overlapping ::ffff:0:0/96 (see below)
   while (!text.empty()) {
     size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
@@ -60,12 +60,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!s.ok() && s.error().message.empty()) std::abort();
     if (c.ok()) {
       if (deny) any_deny = true;
-      // Known bug (found by this target, reported for net/cidr.cpp): an IPv6 entry inside
-      // ::ffff:0:0/96 matches no peer at all, since peers in that range are compared as
-      // IPv4; so `--deny ::ffff:10.1.2.3` denies nothing. Skipped until fixed.
+      // Entries inside ::ffff:0:0/96 become the IPv4 network (a bug this target found).
+      // An IPv6 entry of /80 to /95 only overlaps that range: its own (mapped) address is
+      // judged as IPv4 and so is not "contained"; that one case is left unchecked.
       static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-      bool is_mapped = c->family == AF_INET6 && c->prefix >= 80 && std::memcmp(c->bytes.data(), kMapped, 10) == 0 &&
-                       (c->prefix < 96 || std::memcmp(c->bytes.data(), kMapped, 12) == 0);
+      if (c->family == AF_INET6 && c->prefix >= 96 && std::memcmp(c->bytes.data(), kMapped, 12) == 0)
+        std::abort();  // must have been turned into IPv4
+      bool is_mapped = c->family == AF_INET6 && c->prefix >= 80 && c->prefix < 96 &&
+                       std::memcmp(c->bytes.data(), kMapped, 10) == 0;
       mapped_entry = mapped_entry || is_mapped;
       // A network contains its own address, and its text form parses back to itself.
       auto again = eco::net::parse_cidr(c->to_string());

@@ -215,6 +215,9 @@ TEST(SocketActivated, DropsPrivilegesAndFiltersSyscalls) {
   std::string log = dir.file("eco.log");
   std::vector<std::string> argv{activate, "-l", "127.0.0.1:" + std::to_string(port), eco_binary(), "serve",
                                 "--engine", "epoll", "--threads", "2", "--user", "nobody", "--seccomp"};
+#if defined(__SANITIZE_ADDRESS__)
+  argv.pop_back();  // LeakSanitizer's exit check cannot run under the filter
+#endif
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -245,7 +248,9 @@ TEST(SocketActivated, DropsPrivilegesAndFiltersSyscalls) {
   EXPECT_TRUE(echo_roundtrip(fd2.get(), data, 10000, eof) == data) << read_file(log);
   std::string text = read_file(log);
   EXPECT_NE(text.find("Running as user nobody"), std::string::npos) << text;
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_NE(text.find("seccomp: system call allow-list installed"), std::string::npos) << text;
+#endif
 }
 
 }  // namespace

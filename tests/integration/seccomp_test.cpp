@@ -19,6 +19,11 @@ class SeccompTest : public EngineTest {
     // The sockmap engine loads BPF programs from its loop threads; its syscalls are not
     // on the allow-list yet.
     if (GetParam() == "sockmap") GTEST_SKIP() << "--seccomp does not cover the sockmap engine yet";
+#if defined(__SANITIZE_ADDRESS__)
+    // LeakSanitizer's exit-time check (a helper thread ptrace-ing every thread) hangs
+    // under the filter; the release build runs these tests.
+    GTEST_SKIP() << "--seccomp is not tested under AddressSanitizer yet";
+#endif
   }
 };
 

@@ -58,28 +58,26 @@ Result<Engine> choose(const std::string& requested, std::string& note) {
 Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, std::string& note) {
   note.clear();
   if (requested == "epoll") return Engine{"epoll", &run_epoll};
-  std::string no_sockmap;
-  if (requested == "sockmap" || requested == "auto") {
+  // sockmap is opt-in only, never picked by auto: under a heavily loaded machine a
+  // non-reading client's stream came back with bytes echoed twice (the hand-over from
+  // kernel to user space; issue 9 notes). Until that is found and fixed it must be asked for.
+  if (requested == "sockmap") {
     std::string flags = sockmap_cannot_enforce(cfg);
-    if (!flags.empty() && requested == "sockmap")
+    if (!flags.empty())
       return Error{fmt::format("cannot use --engine sockmap with {}: the kernel echoes those bytes without "
                                "user space seeing them, so the limit could not be enforced",
                                flags)};
-    no_sockmap = flags.empty() ? sockmap_unavailable() : fmt::format("cannot enforce {} in the kernel", flags);
+    std::string why = sockmap_unavailable();
 #ifdef ECO_HAVE_SOCKMAP
-    if (no_sockmap.empty()) return Engine{"sockmap", &run_sockmap};
+    if (why.empty()) return Engine{"sockmap", &run_sockmap};
 #endif
-    if (requested == "sockmap") return Error{fmt::format("cannot use --engine sockmap: {}", no_sockmap)};
+    return Error{fmt::format("cannot use --engine sockmap: {}", why)};
   }
   if (requested == "uring" || requested == "auto") {
     const UringFeatures& f = uring_features();
-    std::string why_not_sockmap = no_sockmap.empty() ? "" : fmt::format("sockmap unavailable ({}); ", no_sockmap);
-    if (f.available) {
-      if (requested == "auto") note = fmt::format("{}using the io_uring engine", why_not_sockmap);
-      return Engine{"uring", &run_uring};
-    }
+    if (f.available) return Engine{"uring", &run_uring};
     if (requested == "uring") return Error{fmt::format("cannot use --engine uring: {}", f.reason)};
-    note = fmt::format("{}io_uring unavailable ({}); using the epoll engine", why_not_sockmap, f.reason);
+    note = fmt::format("io_uring unavailable ({}); using the epoll engine", f.reason);
     return Engine{"epoll", &run_epoll};
   }
   return Error{fmt::format("unknown engine '{}' (choose auto, sockmap, uring or epoll)", requested)};

@@ -285,24 +285,12 @@ TEST_F(Sockmap, NothingBpfOutlivesSigkill) {
   EXPECT_TRUE(expect_eof(fd.get(), 5000) || errno == ECONNRESET);
 }
 
-TEST_F(Sockmap, AutoPicksSockmapWhereItLoads) {
+// sockmap is opt-in (see engine/choose.cpp): auto never picks it, even where it loads.
+TEST_F(Sockmap, AutoDoesNotPickSockmap) {
   Server srv({.engine = "auto"});
   ASSERT_TRUE(srv.start());
-  EXPECT_TRUE(srv.wait_log("serving with engine sockmap", 1000)) << srv.log();
-  EXPECT_EQ(srv.count_in_log("unavailable"), 0u) << srv.log();
-  EXPECT_TRUE(srv.stop());
-}
-
-TEST(SockmapFallback, AutoFallsBackWithOneLineSayingWhy) {
-  ScopedEnv env("ECO_DISABLE_SOCKMAP", "1");
-  Server srv({.engine = "auto"});
-  ASSERT_TRUE(srv.start());
-  Fd fd = tcp_connect("127.0.0.1", srv.port());
-  ASSERT_TRUE(fd.valid());
-  EXPECT_TRUE(echo_once(fd.get(), "fallback"));
-  EXPECT_EQ(srv.count_in_log("sockmap unavailable (disabled by ECO_DISABLE_SOCKMAP); using the"), 1u) << srv.log();
-  EXPECT_EQ(srv.count_in_log("unavailable"), 1u) << srv.log();
-  fd.reset();
+  EXPECT_EQ(srv.count_in_log("serving with engine sockmap"), 0u) << srv.log();
+  EXPECT_TRUE(srv.wait_log("serving with engine", 1000)) << srv.log();
   EXPECT_TRUE(srv.stop());
 }
 
@@ -327,14 +315,6 @@ TEST(SockmapLimits, PerByteLimitsAreRefusedAtStartup) {
     EXPECT_NE(r.err.find("eco: cannot use --engine sockmap with " + flag[0]), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
-}
-
-TEST(SockmapLimits, AutoSkipsSockmapWhenALimitNeedsUserSpace) {
-  Server srv({.engine = "auto", .extra = {"--max-bytes", "1000"}});
-  ASSERT_TRUE(srv.start());
-  EXPECT_EQ(srv.count_in_log("sockmap unavailable (cannot enforce --max-bytes in the kernel)"), 1u) << srv.log();
-  EXPECT_EQ(srv.count_in_log("serving with engine sockmap"), 0u) << srv.log();
-  EXPECT_TRUE(srv.stop());
 }
 
 }  // namespace

@@ -144,6 +144,7 @@ class EpollLoop {
   uint64_t active_ = 0;
   bool draining_ = false;
   uint64_t accept_retry_at_ = 0;  // nonzero: accepting is paused for lack of fds
+  bool accept_paused_ = false;    // out of fds: logged once until an accept succeeds
 };
 
 Status EpollLoop::setup() {
@@ -280,7 +281,8 @@ void EpollLoop::accept_some(size_t i) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // Out of fds: leave the connection in the kernel's queue and retry when one of
         // ours closes or after a pause, never in a busy loop.
-        if (!accept_retry_at_) {
+        if (!accept_paused_) {  // one line per episode, not one per 100 ms retry
+          accept_paused_ = true;
           Counters::add(counters_.accept_paused, 1);
           log::warn("accept on {}: {}; pausing accepts until a connection closes",
                     ls.l->addr.to_string(), std::strerror(errno));
@@ -292,6 +294,7 @@ void EpollLoop::accept_some(size_t i) {
       accept_retry_at_ = now_ns() + kAcceptRetryNs;
       return;
     }
+    accept_paused_ = false;
     // Admission, before the connection costs anything (no slot, no epoll entry).
     Admitted admitted = Admitted::none;
     uint32_t source = session::Admission::kNoSource;

@@ -51,6 +51,8 @@ TEST_P(FdExhaustion, ExistingConnectionsServedNoBusyLoopAndQueuedOnesServedLater
   std::printf("[   info   ] out of fds: server CPU %.3f s over %.3f s\n", cpu, wall);
   EXPECT_LT(cpu / wall, 0.30) << "server used " << cpu << " s CPU in " << wall << " s while out of fds";
   EXPECT_TRUE(echo_once(fds[0].get(), "still"));
+  // One warning for the episode, not one per retry (the retries run every 100 ms).
+  EXPECT_EQ(srv->count_in_log("pausing accepts"), 1u) << srv->log();
 
   // Free half of them: the queued connections are accepted and served.
   for (int i = 0; i < kConns / 2; ++i) fds[i].reset();

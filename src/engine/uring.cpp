@@ -913,7 +913,6 @@ void UringLoop::on_udp_recv(size_t i, int res, unsigned flags) {
         o = nullptr;  // recycled below, like a truncated one; not an error
       }
     }
-    if (o) Counters::add(counters_.udp_datagrams, 1);
     if (!o || (o->flags & MSG_TRUNC)) {
       if (o) Counters::add(counters_.udp_dropped, 1);
       udp_bufs_.recycle(bid);
@@ -945,8 +944,12 @@ void UringLoop::on_udp_recv(size_t i, int res, unsigned flags) {
 
 void UringLoop::on_udp_send(uint16_t bid, int res) {
   --inflight_;
-  if (res >= 0) Counters::add(counters_.udp_bytes, uint64_t(res));
-  else Counters::add(counters_.udp_dropped, 1);
+  if (res >= 0) {  // counted when echoed, as the epoll engine does: a dropped one is not
+    Counters::add(counters_.udp_datagrams, 1);
+    Counters::add(counters_.udp_bytes, uint64_t(res));
+  } else {
+    Counters::add(counters_.udp_dropped, 1);
+  }
   udp_bufs_.recycle(bid);
 }
 

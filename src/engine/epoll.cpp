@@ -23,6 +23,7 @@
 #include "session/deadline_list.h"
 #include "session/udp_guard.h"
 #include "session/slots.h"
+#include "session/stream_echo.h"
 #include "session/echo_buffer.h"
 #include "session/tcp_session.h"
 #include "util/clock.h"
@@ -82,7 +83,7 @@ class EpollLoop {
         lim_(cfg_.limits),
         pool_(cfg_.buffer_size, 256),
         proxy_pool_(uint32_t(net::kProxyMaxHeader), 64),
-        scratch_(new char[cfg_.buffer_size]),
+        echo_(pool_, cfg_.buffer_size, counters_),
         timers_(lim_.idle_timeout_ns, lim_.max_duration_ns, lim_.proxy_protocol ? lim_.proxy_timeout_ns : 0),
         udp_guard_(lim_, adm_) {
     // One flag for everything per-connection beyond plain echo: with no limits the hot
@@ -99,9 +100,6 @@ class EpollLoop {
   void accept_some(size_t i);
   void handle_udp(Listener& l);
   void service(uint32_t slot);
-  bool flush(Conn& c);
-  [[gnu::always_inline]] inline ssize_t recv_some(Conn& c, char* dst, size_t len);
-  bool read_some(Conn& c);
   void close_conn(uint32_t slot, const char* why);
   bool admit_new(Conn& c, uint32_t slot, int fd);
   // Out of line: the plain echo path stays as small (and as inlined) as without limits.
@@ -113,6 +111,15 @@ class EpollLoop {
   void close_all();
   int next_timeout() const;
   int io_timeout() const;
+
+  // Hooks of the shared echo step (session/stream_echo.h).
+  friend class session::StreamEcho;
+  static constexpr bool kShortReadDrains = true;
+  void on_sent(Conn& c) {
+    if (policed_) timers_.activity(slot_of(c), now_);
+  }
+  bool on_received(Conn& c, uint64_t n) { return !policed_ || after_read(c, n); }
+  bool real_eof(Conn&) { return true; }
 
   Conn& conn(uint32_t slot) { return conns_[slot]; }
   uint32_t slot_of(const Conn& c) const { return uint32_t(&c - conns_.data()); }
@@ -127,7 +134,7 @@ class EpollLoop {
   const session::Limits& lim_;
   session::BufferPool pool_;
   session::BufferPool proxy_pool_;
-  std::unique_ptr<char[]> scratch_;
+  session::StreamEcho echo_;  // the echo step itself, on pool_
   session::ConnTimers timers_;
   session::UdpGuard udp_guard_;
   bool policed_ = false;
@@ -425,95 +432,13 @@ void EpollLoop::handle_udp(Listener& l) {
   }
 }
 
-// Sends pending bytes; false if the connection died.
-bool EpollLoop::flush(Conn& c) {
-  while (c.out.pending() > 0 && c.writable) {
-    ssize_t n = ::send(c.fd, c.out.pending_data(), c.out.pending(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c.writable = false;
-        break;
-      }
-      return false;
-    }
-    c.out.consumed(uint32_t(n));
-    c.s.sent(uint64_t(n));
-    Counters::add(counters_.tcp_bytes, uint64_t(n));
-    if (policed_) timers_.activity(slot_of(c), now_);
-  }
-  if (c.out.attached() && c.out.pending() == 0) pool_.release(c.out.detach());
-  return true;
-}
-
-// recv() under the engine's rules: the bytes read (> 0); 0 when nothing is to be had
-// now (EAGAIN, or the peer's FIN, which is recorded); -1 when the connection died.
-ssize_t EpollLoop::recv_some(Conn& c, char* dst, size_t len) {
-  ssize_t n;
-  do n = ::recv(c.fd, dst, len, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-    c.readable = false;
-    return 0;
-  }
-  if (n == 0) {
-    c.s.eof();
-    c.readable = false;
-    return 0;
-  }
-  // A short read drained the socket: skip the recv that would only say EAGAIN. Safe
-  // with edge triggering because every later arrival raises a new edge; not once the
-  // peer's FIN is reported, whose edge is already spent (nginx's rule too).
-  if (size_t(n) < len && !c.peer_hup) c.readable = false;
-  c.s.received(uint64_t(n));
-  if (policed_ && !after_read(c, uint64_t(n))) return -1;
-  return n;
-}
-
-// One read (and the send-back it allows); false if the connection died.
-bool EpollLoop::read_some(Conn& c) {
-  if (c.out.pending() == 0) {
-    // Fast path: read into scratch and send straight back; no per-connection memory.
-    ssize_t n = recv_some(c, scratch_.get(), cfg_.buffer_size);
-    if (n <= 0) return n == 0;
-    ssize_t m = 0;
-    if (c.writable) {
-      do m = ::send(c.fd, scratch_.get(), size_t(n), MSG_NOSIGNAL);
-      while (m < 0 && errno == EINTR);
-      if (m < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-        m = 0;
-      }
-      c.s.sent(uint64_t(m));
-      Counters::add(counters_.tcp_bytes, uint64_t(m));
-    }
-    if (m < n) {
-      // The peer is not keeping up: keep the rest and stop reading until it drains.
-      c.writable = false;
-      char* b = pool_.acquire();
-      if (!b) return false;
-      c.out.attach(b, pool_.buffer_size());
-      c.out.append(scratch_.get() + m, uint32_t(n - m));
-    }
-    return true;
-  }
-  uint32_t room;
-  char* dst = c.out.free_space(room);
-  if (room == 0) return true;  // full: the caller stops reading
-  ssize_t n = recv_some(c, dst, room);
-  if (n <= 0) return n == 0;
-  c.out.appended(uint32_t(n));
-  return flush(c);
-}
-
 void EpollLoop::service(uint32_t slot) {
   Conn& c = conn(slot);
   if (c.awaiting_proxy && !read_proxy(slot)) return;
-  if (!flush(c)) return close_conn(slot, strerror(errno));
+  if (!echo_.flush(c, *this)) return close_conn(slot, strerror(errno));
   int reads = 0;
   while (c.readable && c.s.may_read(cfg_.buffer_size) && reads < kReadBudget && !c.paused_until) {
-    if (!read_some(c)) return close_conn(slot, strerror(errno));
+    if (!echo_.read_some(c, *this)) return close_conn(slot, strerror(errno));
     ++reads;
   }
   if (c.s.finished()) return close_conn(slot, "");

@@ -40,6 +40,7 @@
 #include "session/conn_log.h"
 #include "session/echo_buffer.h"
 #include "session/slots.h"
+#include "session/stream_echo.h"
 #include "session/tcp_session.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -97,7 +98,7 @@ class SockmapLoop {
         adm_(*ctx.admission),
         max_duration_ns_(cfg_.limits.max_duration_ns),
         pool_(cfg_.buffer_size, 256),
-        scratch_(new char[cfg_.buffer_size]) {}
+        echo_(pool_, cfg_.buffer_size, counters_) {}
   ~SockmapLoop() { stop_udp(); }
 
   Status load() {
@@ -118,9 +119,12 @@ class SockmapLoop {
   void check_closing();
   void fold_counters(bool check_held);
   void service(uint32_t slot);
-  bool flush(Conn& c);
-  ssize_t recv_some(Conn& c, char* dst, size_t len);
-  bool read_some(Conn& c);
+  // Hooks of the shared echo step (session/stream_echo.h), for handed-over connections.
+  friend class session::StreamEcho;
+  static constexpr bool kShortReadDrains = false;  // passed bytes arrive on the psock's schedule
+  void on_sent(Conn&) {}
+  bool on_received(Conn&, uint64_t) { return true; }
+  bool real_eof(Conn& c);
   void close_conn(uint32_t slot, const char* why);
   void reject_conn(uint32_t slot, Reject r);
   net::Address peer_of(const Conn& c) const {
@@ -143,7 +147,7 @@ class SockmapLoop {
   session::Admission& adm_;
   uint64_t max_duration_ns_;  // --max-conn-duration, checked on the fold tick
   session::BufferPool pool_;
-  std::unique_ptr<char[]> scratch_;
+  session::StreamEcho echo_;  // the echo step for handed-over connections, on pool_
   std::unique_ptr<SockmapKernel> kernel_;
   Fd ep_;
   std::vector<ListenState> listeners_;
@@ -497,98 +501,24 @@ void SockmapLoop::fold_counters(bool check_held) {
 
 // ---- user mode: the epoll engine's rules, for connections handed over ----
 
-bool SockmapLoop::flush(Conn& c) {
-  while (c.out.pending() > 0 && c.writable) {
-    ssize_t n = ::send(c.fd, c.out.pending_data(), c.out.pending(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c.writable = false;
-        break;
-      }
-      return false;
-    }
-    c.out.consumed(uint32_t(n));
-    c.s.sent(uint64_t(n));
-    Counters::add(counters_.tcp_bytes, uint64_t(n));
-  }
-  if (c.out.attached() && c.out.pending() == 0) pool_.release(c.out.detach());
-  return true;
-}
-
-ssize_t SockmapLoop::recv_some(Conn& c, char* dst, size_t len) {
-  ssize_t n;
-  do n = ::recv(c.fd, dst, len, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-    c.readable = false;
-    return 0;
-  }
-  if (n == 0) {
-    // A handed-over socket reports EOF as soon as its message queue is empty and the
-    // FIN is in, even while passed bytes still wait on the psock's backlog (6.18's
-    // tcp_bpf_recvmsg_parser checks SOCK_DONE first). It is the real end only once we
-    // have read every byte the verdict passed; until then it is "nothing yet", and
-    // the backlog's delivery raises EPOLLIN again.
-    // (After a reset the backlog is dropped instead: then it is the end.)
-    if (c.cookie && c.s.bytes_in < kernel_->conn_stats(c.cookie).passed) {
-      auto st = tcp_flush_state(c.fd);
-      if (!st || st->closed) {
-        c.s.eof();
-        c.readable = false;
-        return 0;
-      }
-      c.readable = false;
-      return 0;
-    }
-    c.s.eof();
-    c.readable = false;
-    return 0;
-  }
-  c.s.received(uint64_t(n));
-  return n;
-}
-
-bool SockmapLoop::read_some(Conn& c) {
-  if (c.out.pending() == 0) {
-    ssize_t n = recv_some(c, scratch_.get(), cfg_.buffer_size);
-    if (n <= 0) return n == 0;
-    ssize_t m = 0;
-    if (c.writable) {
-      do m = ::send(c.fd, scratch_.get(), size_t(n), MSG_NOSIGNAL);
-      while (m < 0 && errno == EINTR);
-      if (m < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-        m = 0;
-      }
-      c.s.sent(uint64_t(m));
-      Counters::add(counters_.tcp_bytes, uint64_t(m));
-    }
-    if (m < n) {
-      c.writable = false;
-      char* b = pool_.acquire();
-      if (!b) return false;
-      c.out.attach(b, pool_.buffer_size());
-      c.out.append(scratch_.get() + m, uint32_t(n - m));
-    }
-    return true;
-  }
-  uint32_t room;
-  char* dst = c.out.free_space(room);
-  if (room == 0) return true;
-  ssize_t n = recv_some(c, dst, room);
-  if (n <= 0) return n == 0;
-  c.out.appended(uint32_t(n));
-  return flush(c);
+// recv() returned 0 on a handed-over connection. The socket reports EOF as soon as its
+// message queue is empty and the FIN is in, even while passed bytes still wait on the
+// psock's backlog (6.18's tcp_bpf_recvmsg_parser checks SOCK_DONE first). It is the
+// real end only once we have read every byte the verdict passed; until then it is
+// "nothing yet", and the backlog's delivery raises EPOLLIN again. (After a reset the
+// backlog is dropped instead: then it is the end.)
+bool SockmapLoop::real_eof(Conn& c) {
+  if (!c.cookie || c.s.bytes_in >= kernel_->conn_stats(c.cookie).passed) return true;
+  auto st = tcp_flush_state(c.fd);
+  return !st || st->closed;
 }
 
 void SockmapLoop::service(uint32_t slot) {
   Conn& c = conns_[slot];
-  if (!flush(c)) return close_conn(slot, std::strerror(errno));
+  if (!echo_.flush(c, *this)) return close_conn(slot, std::strerror(errno));
   int reads = 0;
   while (c.readable && c.s.may_read(cfg_.buffer_size) && reads < kReadBudget) {
-    if (!read_some(c)) return close_conn(slot, std::strerror(errno));
+    if (!echo_.read_some(c, *this)) return close_conn(slot, std::strerror(errno));
     ++reads;
   }
   if (c.s.finished()) return close_conn(slot, "");

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -186,7 +187,8 @@ class Hostile : public EngineTest {
  protected:
   void SetUp() override {
     EngineTest::SetUp();
-    if (GetParam() == "sockmap") GTEST_SKIP() << "sockmap: experimental, known lost echoes under load (issue 9)";
+    if (GetParam() == "sockmap" && !std::getenv("ECO_SOCKMAP_KNOWN_BUGS"))
+      GTEST_SKIP() << "sockmap: experimental, known lost echoes under load (issue 9; ECO_SOCKMAP_KNOWN_BUGS=1 runs it)";
   }
 };
 

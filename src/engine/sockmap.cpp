@@ -9,9 +9,9 @@
 //
 // Hand-over: when a connection's peer stops reading, the verdict stops redirecting
 // (the kernel would queue without bound) and passes that connection's bytes to its
-// receive queue instead, for good. This loop then echoes it exactly like the epoll
-// engine does (read, send, bounded buffer, stop reading while full), which is where
-// the kernel's receive window closes and the peer is stopped.
+// receive queue instead, for good. This loop then echoes it with the epoll engine's
+// echo step (session/stream_echo.h: read, send, bounded buffer, stop reading while
+// full), which is where the kernel's receive window closes and the peer is stopped.
 //
 // Half-close in the kernel path: after the peer's FIN the socket is closed once every
 // received byte has been queued for sending (TCP_INFO: bytes received == bytes acked +

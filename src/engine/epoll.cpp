@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/accept_pause.h"
 #include "engine/engine.h"
 #include "net/proxy_read.h"
 #include "session/admission.h"
@@ -98,6 +99,7 @@ class EpollLoop {
   Status setup();
   void handle_listener(size_t i);
   void accept_some(size_t i);
+  void add_conn(int fd, const sockaddr_storage& ss, socklen_t len);
   void handle_udp(Listener& l);
   void service(uint32_t slot);
   void close_conn(uint32_t slot, const char* why);
@@ -151,7 +153,7 @@ class EpollLoop {
   uint64_t active_ = 0;
   bool draining_ = false;
   uint64_t accept_retry_at_ = 0;  // nonzero: accepting is paused for lack of fds
-  bool accept_paused_ = false;    // out of fds: logged once until an accept succeeds
+  AcceptPause accept_pause_;
 };
 
 Status EpollLoop::setup() {
@@ -270,102 +272,74 @@ void EpollLoop::handle_listener(size_t i) {
 }
 
 void EpollLoop::accept_some(size_t i) {
-  ListenState& ls = listeners_[i];
-  if (!ls.l->fd.valid()) {
-    ls.maybe_more = false;
-    return;
-  }
-  for (int k = 0; k < kAcceptBudget; ++k) {
-    sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int fd = accept4(ls.l->fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        ls.maybe_more = false;
-        return;
-      }
-      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of fds: leave the connection in the kernel's queue and retry when one of
-        // ours closes or after a pause, never in a busy loop.
-        if (!accept_paused_) {  // one line per episode, not one per 100 ms retry
-          accept_paused_ = true;
-          Counters::add(counters_.accept_paused, 1);
-          log::warn("accept on {}: {}; pausing accepts until a connection closes",
-                    ls.l->addr.to_string(), std::strerror(errno));
-        }
-        accept_retry_at_ = now_ns() + kAcceptRetryNs;
-        return;
-      }
-      log::error("accept on {}: {}", ls.l->addr.to_string(), std::strerror(errno));
-      accept_retry_at_ = now_ns() + kAcceptRetryNs;
+  // Admission and set-up of each connection: add_conn().
+  accept_ready(listeners_[i], kAcceptBudget, accept_pause_, counters_, accept_retry_at_, now_ns(), kAcceptRetryNs,
+               [this](int fd, const sockaddr_storage& ss, socklen_t len) { add_conn(fd, ss, len); });
+}
+
+void EpollLoop::add_conn(int fd, const sockaddr_storage& ss, socklen_t len) {
+  // Admission, before the connection costs anything (no slot, no epoll entry).
+  Admitted admitted = Admitted::none;
+  uint32_t source = session::Admission::kNoSource;
+  if (lim_.proxy_protocol) {
+    // The socket peer is the balancer: only the global cap applies until the header
+    // names the client.
+    if (auto r = adm_.admit_pending()) {
+      reject_now(*r, net::Address::from(reinterpret_cast<const sockaddr*>(&ss), len));
+      ::close(fd);
       return;
     }
-    accept_paused_ = false;
-    // Admission, before the connection costs anything (no slot, no epoll entry).
-    Admitted admitted = Admitted::none;
-    uint32_t source = session::Admission::kNoSource;
-    if (lim_.proxy_protocol) {
-      // The socket peer is the balancer: only the global cap applies until the header
-      // names the client.
-      if (auto r = adm_.admit_pending()) {
-        reject_now(*r, net::Address::from(reinterpret_cast<sockaddr*>(&ss), len));
-        ::close(fd);
-        continue;
-      }
-      admitted = Admitted::pending;
-    } else if (adm_.enabled()) {
-      net::Address peer = net::Address::from(reinterpret_cast<sockaddr*>(&ss), len);
-      if (auto r = adm_.admit(peer, source)) {
-        reject_now(*r, peer);
-        ::close(fd);
-        continue;
-      }
-      admitted = Admitted::full;
-    }
-    uint32_t slot = session::take_slot(conns_, free_slots_);
-    Conn& c = conn(slot);
-    c.fd = fd;
-    c.admitted = admitted;
-    c.source = source;
-    c.reject = 0xff;
-    c.paused_until = 0;
-    c.awaiting_proxy = lim_.proxy_protocol;
-    c.proxy_have = 0;
-    c.gen++;
-    c.readable = false;
-    c.peer_hup = false;
-    c.writable = true;
-    c.queued = false;
-    c.s = session::TcpSession{};
-    c.s.started_ns = now_ns();
-    c.peer_len = std::min<socklen_t>(len, sizeof c.peer);
-    std::memcpy(&c.peer, &ss, c.peer_len);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.u64 = (uint64_t(c.gen) << 32) | slot;
-    if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-      log::error("epoll_ctl(add connection): {}", std::strerror(errno));
+    admitted = Admitted::pending;
+  } else if (adm_.enabled()) {
+    net::Address peer = net::Address::from(reinterpret_cast<const sockaddr*>(&ss), len);
+    if (auto r = adm_.admit(peer, source)) {
+      reject_now(*r, peer);
       ::close(fd);
-      c.fd = -1;
-      if (admitted == Admitted::full) adm_.release(peer_of(c));
-      else if (admitted == Admitted::pending) adm_.release_pending();
-      c.admitted = Admitted::none;
-      free_slots_.push_back(slot);
-      continue;
+      return;
     }
-    ++active_;
-    counters_.connection_opened();
-    if (timers_.enabled()) {
-      uint64_t now = now_ns();
-      timers_.opened(slot, now);
-      if (c.awaiting_proxy) timers_.await_proxy(slot, now);
-    }
-    // With PROXY the client is known (and logged) only once the header is read.
-    if (!c.awaiting_proxy) session::log_connected(peer_of(c));
-    // The first bytes may already be queued; the ET registration reports them.
+    admitted = Admitted::full;
   }
-  // Budget used: more may be waiting; next_timeout() makes the loop come back.
+  uint32_t slot = session::take_slot(conns_, free_slots_);
+  Conn& c = conn(slot);
+  c.fd = fd;
+  c.admitted = admitted;
+  c.source = source;
+  c.reject = 0xff;
+  c.paused_until = 0;
+  c.awaiting_proxy = lim_.proxy_protocol;
+  c.proxy_have = 0;
+  c.gen++;
+  c.readable = false;
+  c.peer_hup = false;
+  c.writable = true;
+  c.queued = false;
+  c.s = session::TcpSession{};
+  c.s.started_ns = now_ns();
+  c.peer_len = std::min<socklen_t>(len, sizeof c.peer);
+  std::memcpy(&c.peer, &ss, c.peer_len);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = (uint64_t(c.gen) << 32) | slot;
+  if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    log::error("epoll_ctl(add connection): {}", std::strerror(errno));
+    ::close(fd);
+    c.fd = -1;
+    if (admitted == Admitted::full) adm_.release(peer_of(c));
+    else if (admitted == Admitted::pending) adm_.release_pending();
+    c.admitted = Admitted::none;
+    free_slots_.push_back(slot);
+    return;
+  }
+  ++active_;
+  counters_.connection_opened();
+  if (timers_.enabled()) {
+    uint64_t now = now_ns();
+    timers_.opened(slot, now);
+    if (c.awaiting_proxy) timers_.await_proxy(slot, now);
+  }
+  // With PROXY the client is known (and logged) only once the header is read.
+  if (!c.awaiting_proxy) session::log_connected(peer_of(c));
+  // The first bytes may already be queued; the ET registration reports them.
 }
 
 void EpollLoop::handle_udp(Listener& l) {

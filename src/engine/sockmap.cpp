@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/accept_pause.h"
 #include "engine/sockmap_loader.h"
 #include "net/socket.h"
 #include "session/admission.h"
@@ -114,6 +115,7 @@ class SockmapLoop {
   Status setup();
   void stop_udp();
   void accept_some(size_t i);
+  void add_conn(int fd, const sockaddr_storage& ss, socklen_t len);
   void kernel_event(uint32_t slot, uint32_t events);
   void to_user_mode(uint32_t slot);
   void check_closing();
@@ -162,7 +164,7 @@ class SockmapLoop {
   bool draining_ = false;
   bool insert_warned_ = false;
   uint64_t accept_retry_at_ = 0;
-  bool accept_paused_ = false;  // out of fds; logged once until an accept succeeds
+  AcceptPause accept_pause_;
   // UDP: the epoll engine on a thread of its own.
   LoopControl udp_control_;
   std::unique_ptr<LoopContext> udp_ctx_;
@@ -308,94 +310,69 @@ int SockmapLoop::next_timeout() const {
 }
 
 void SockmapLoop::accept_some(size_t i) {
-  ListenState& ls = listeners_[i];
-  if (!ls.l->fd.valid()) {
-    ls.maybe_more = false;
-    return;
-  }
-  for (int k = 0; k < kAcceptBudget; ++k) {
-    sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int fd = accept4(ls.l->fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        ls.maybe_more = false;
-        return;
-      }
-      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        if (!accept_paused_) {  // one line per episode, not one per retry
-          accept_paused_ = true;
-          Counters::add(counters_.accept_paused, 1);
-          log::warn("accept on {}: {}; pausing accepts until a connection closes", ls.l->addr.to_string(),
-                    std::strerror(errno));
-        }
-        accept_retry_at_ = now_ns() + kAcceptRetryNs;
-        return;
-      }
-      log::error("accept on {}: {}", ls.l->addr.to_string(), std::strerror(errno));
-      accept_retry_at_ = now_ns() + kAcceptRetryNs;
+  // Admission and set-up of each connection: add_conn().
+  accept_ready(listeners_[i], kAcceptBudget, accept_pause_, counters_, accept_retry_at_, now_ns(), kAcceptRetryNs,
+               [this](int fd, const sockaddr_storage& ss, socklen_t len) { add_conn(fd, ss, len); });
+}
+
+void SockmapLoop::add_conn(int fd, const sockaddr_storage& ss, socklen_t len) {
+  // Admission (allow/deny, --max-conns, --max-conns-per-ip) before the socket joins
+  // the sockhash: a refused client never has a byte echoed.
+  bool admitted = false;
+  if (adm_.enabled()) {
+    net::Address peer = net::Address::from(reinterpret_cast<const sockaddr*>(&ss), len);
+    if (auto r = adm_.admit(peer)) {
+      counters_.reject(*r);
+      adm_.log_reject(*r, peer);
+      ::close(fd);
       return;
     }
-    accept_paused_ = false;
-    // Admission (allow/deny, --max-conns, --max-conns-per-ip) before the socket joins
-    // the sockhash: a refused client never has a byte echoed.
-    bool admitted = false;
-    if (adm_.enabled()) {
-      net::Address peer = net::Address::from(reinterpret_cast<sockaddr*>(&ss), len);
-      if (auto r = adm_.admit(peer)) {
-        counters_.reject(*r);
-        adm_.log_reject(*r, peer);
-        ::close(fd);
-        continue;
-      }
-      admitted = true;
+    admitted = true;
+  }
+  uint32_t slot = session::take_slot(conns_, free_slots_);
+  Conn& c = conns_[slot];
+  c.fd = fd;
+  c.gen++;
+  c.cookie = 0;
+  c.in_kernel = false;
+  c.admitted = admitted;
+  c.closing = false;
+  c.readable = false;
+  c.peer_hup = false;
+  c.writable = true;
+  c.queued = false;
+  c.s = session::TcpSession{};
+  c.s.started_ns = now_ns();
+  c.peer_len = std::min<socklen_t>(len, sizeof c.peer);
+  std::memcpy(&c.peer, &ss, c.peer_len);
+  // Counted and logged before insertion: from then on the kernel may echo at once,
+  // and a client that got its echo must find itself counted (drain, /metrics).
+  ++active_;
+  counters_.connection_opened();
+  session::log_connected(peer_of(c));
+  auto cookie = kernel_->insert(fd, tag_of(slot));
+  if (cookie) {
+    c.cookie = *cookie;
+    c.in_kernel = true;
+  } else {
+    // Insertion failure costs speed, not service: this connection is echoed in user
+    // space. EOPNOTSUPP is the ordinary case of a peer that already sent its FIN
+    // (only ESTABLISHED sockets may join); anything else (a full map) is worth a line.
+    if (cookie.error().code != EOPNOTSUPP && !insert_warned_) {
+      log::warn("sockmap: {}; echoing such connections in user space", cookie.error().message);
+      insert_warned_ = true;
     }
-    uint32_t slot = session::take_slot(conns_, free_slots_);
-    Conn& c = conns_[slot];
-    c.fd = fd;
-    c.gen++;
-    c.cookie = 0;
-    c.in_kernel = false;
-    c.admitted = admitted;
-    c.closing = false;
-    c.readable = false;
-    c.peer_hup = false;
-    c.writable = true;
-    c.queued = false;
-    c.s = session::TcpSession{};
-    c.s.started_ns = now_ns();
-    c.peer_len = std::min<socklen_t>(len, sizeof c.peer);
-    std::memcpy(&c.peer, &ss, c.peer_len);
-    // Counted and logged before insertion: from then on the kernel may echo at once,
-    // and a client that got its echo must find itself counted (drain, /metrics).
-    ++active_;
-    counters_.connection_opened();
-    session::log_connected(peer_of(c));
-    auto cookie = kernel_->insert(fd, tag_of(slot));
-    if (cookie) {
-      c.cookie = *cookie;
-      c.in_kernel = true;
-    } else {
-      // Insertion failure costs speed, not service: this connection is echoed in user
-      // space. EOPNOTSUPP is the ordinary case of a peer that already sent its FIN
-      // (only ESTABLISHED sockets may join); anything else (a full map) is worth a line.
-      if (cookie.error().code != EOPNOTSUPP && !insert_warned_) {
-        log::warn("sockmap: {}; echoing such connections in user space", cookie.error().message);
-        insert_warned_ = true;
-      }
-      ++user_mode_;
-    }
-    epoll_event ev{};
-    // In the kernel path only the FIN and errors matter: EPOLLIN is left out so the
-    // psock's per-segment data_ready wake-ups are filtered out by epoll itself.
-    ev.events = c.in_kernel ? (EPOLLRDHUP | EPOLLET) : (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
-    ev.data.u64 = tag_of(slot);
-    if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-      int err = errno;
-      log::error("epoll_ctl(add connection): {}", std::strerror(err));
-      close_conn(slot, std::strerror(err));
-    }
+    ++user_mode_;
+  }
+  epoll_event ev{};
+  // In the kernel path only the FIN and errors matter: EPOLLIN is left out so the
+  // psock's per-segment data_ready wake-ups are filtered out by epoll itself.
+  ev.events = c.in_kernel ? (EPOLLRDHUP | EPOLLET) : (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  ev.data.u64 = tag_of(slot);
+  if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    int err = errno;
+    log::error("epoll_ctl(add connection): {}", std::strerror(err));
+    close_conn(slot, std::strerror(err));
   }
 }
 

@@ -28,6 +28,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/accept_pause.h"
 #include "engine/engine.h"
 #include "engine/uring_out_queue.h"
 #include "engine/uring_probe.h"
@@ -282,6 +283,7 @@ class UringLoop {
   uint64_t active_ = 0;
   bool draining_ = false;
   bool paused_ = false;  // accepting paused for lack of fds
+  AcceptPause accept_pause_;  // its warning and counter, once per episode
   bool timer_armed_ = false;
   bool wake_armed_ = false;
 };
@@ -431,27 +433,27 @@ void UringLoop::on_accept(size_t i, int res, unsigned flags) {
   }
   if (res >= 0) {
     paused_ = false;
+    accept_pause_.accepted();
     add_conn(res);
     arm_accept(i);  // a no-op while the multishot request goes on
     return;
   }
   int err = -res;
   if (err == ECANCELED) return;  // drain
-  if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EAGAIN) {
-    arm_accept(i);
-    return;
-  }
-  if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-    // Out of fds: the connection stays in the kernel's queue; accepting resumes when
-    // one of ours closes or after a pause, never in a busy loop.
-    if (!paused_) {
-      Counters::add(counters_.accept_paused, 1);
-      log::warn("accept on {}: {}; pausing accepts until a connection closes", ls.l->addr.to_string(),
-                std::strerror(err));
-    }
-    paused_ = true;
-  } else {
-    log::error("accept on {}: {}", ls.l->addr.to_string(), std::strerror(err));
+  switch (classify_accept_error(err)) {
+    case AcceptError::empty:
+    case AcceptError::transient:
+      arm_accept(i);
+      return;
+    case AcceptError::out_of_fds:
+      // The connection stays in the kernel's queue; accepting resumes when one of ours
+      // closes or after a pause, never in a busy loop.
+      accept_pause_.out_of_fds(counters_, *ls.l, err);
+      paused_ = true;
+      break;
+    case AcceptError::other:
+      log::error("accept on {}: {}", ls.l->addr.to_string(), std::strerror(err));
+      break;
   }
   arm_timer();
 }

@@ -20,6 +20,7 @@
 #include "net/proxy_read.h"
 #include "session/admission.h"
 #include "session/buffer_pool.h"
+#include "session/close_books.h"
 #include "session/conn_log.h"
 #include "session/deadline_list.h"
 #include "session/udp_guard.h"
@@ -37,7 +38,7 @@ using session::Counters;
 using session::Reject;
 
 // How far a connection got through admission (what close must give back).
-enum class Admitted : uint8_t { none, pending, full };
+using session::Admitted;
 
 // epoll_event.data tags: connections carry (generation << 32 | slot) so an event for
 // a slot that was closed and reused in the same batch is recognised as stale.
@@ -58,7 +59,7 @@ struct Conn {
   bool queued = false;    // on the ready list
   bool awaiting_proxy = false;  // --proxy-protocol: header not read yet
   Admitted admitted = Admitted::none;
-  uint8_t reject = 0xff;  // a policy reason to close for (Reject), 0xff: none
+  uint8_t reject = session::kNoReject;  // a policy reason to close for (Reject)
   uint32_t source = session::Admission::kNoSource;
   uint64_t paused_until = 0;  // --rate-limit-per-ip: not read before this (0: not paused)
   char* proxy_buf = nullptr;  // the PROXY header so far (from proxy_pool_)
@@ -304,7 +305,7 @@ void EpollLoop::add_conn(int fd, const sockaddr_storage& ss, socklen_t len) {
   c.fd = fd;
   c.admitted = admitted;
   c.source = source;
-  c.reject = 0xff;
+  c.reject = session::kNoReject;
   c.paused_until = 0;
   c.awaiting_proxy = lim_.proxy_protocol;
   c.proxy_have = 0;
@@ -424,17 +425,7 @@ void EpollLoop::service(uint32_t slot) {
 
 void EpollLoop::close_conn(uint32_t slot, const char* why) {
   Conn& c = conn(slot);
-  if (c.reject != 0xff) {  // closed by policy: counted, and logged at most once a second
-    auto r = Reject(c.reject);
-    c.reject = 0xff;
-    why = session::to_string(r);
-    counters_.reject(r);
-    adm_.log_reject(r, peer_of(c));
-  }
-  session::log_closed(peer_of(c), c.s, now_ns(), why);
-  if (c.admitted == Admitted::full) adm_.release(peer_of(c));
-  else if (c.admitted == Admitted::pending) adm_.release_pending();
-  c.admitted = Admitted::none;
+  session::close_books(adm_, counters_, peer_of(c), c.s, now_ns(), c.reject, c.admitted, why);
   if (timers_.enabled()) timers_.closed(slot);
   if (c.proxy_buf) {
     proxy_pool_.release(c.proxy_buf);

@@ -35,6 +35,7 @@
 #include "net/proxy_read.h"
 #include "session/admission.h"
 #include "session/buffer_pool.h"
+#include "session/close_books.h"
 #include "session/conn_log.h"
 #include "session/deadline_list.h"
 #include "session/udp_guard.h"
@@ -50,7 +51,7 @@ using session::Counters;
 using session::Reject;
 
 // How far a connection got through admission (what close must give back).
-enum class Admitted : uint8_t { none, pending, full };
+using session::Admitted;
 
 // user_data: kind (8 bits) | generation (24) | index (32). The index is a connection
 // slot, a listener number, or a UDP buffer id.
@@ -157,7 +158,7 @@ struct Conn {
   bool awaiting_proxy = false;  // --proxy-protocol: header not read yet
   bool poll_armed = false;      // a POLLIN for the PROXY header is in flight
   Admitted admitted = Admitted::none;
-  uint8_t reject = 0xff;        // a policy reason to close for (Reject), 0xff: none
+  uint8_t reject = session::kNoReject;  // a policy reason to close for (Reject)
   uint32_t source = session::Admission::kNoSource;
   uint64_t paused_until = 0;    // --rate-limit-per-ip: no recv before this (0: not paused)
   char* proxy_buf = nullptr;    // the PROXY header so far (from proxy_pool_)
@@ -718,17 +719,7 @@ void UringLoop::begin_close(uint32_t slot, int err) {
 void UringLoop::finalize(uint32_t slot) {
   Conn& c = conns_[slot];
   const char* why = c.close_why ? c.close_why : c.close_err ? std::strerror(c.close_err) : "";
-  if (c.reject != 0xff) {  // closed by policy: counted, and logged at most once a second
-    auto r = Reject(c.reject);
-    c.reject = 0xff;
-    why = session::to_string(r);
-    counters_.reject(r);
-    adm_.log_reject(r, peer_of(c));
-  }
-  session::log_closed(peer_of(c), c.s, now_ns(), why);
-  if (c.admitted == Admitted::full) adm_.release(peer_of(c));
-  else if (c.admitted == Admitted::pending) adm_.release_pending();
-  c.admitted = Admitted::none;
+  session::close_books(adm_, counters_, peer_of(c), c.s, now_ns(), c.reject, c.admitted, why);
   if (timers_.enabled()) timers_.closed(slot);
   if (c.proxy_buf) {
     proxy_pool_.release(c.proxy_buf);

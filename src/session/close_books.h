@@ -1,0 +1,25 @@
+#pragma once
+// The books kept when an engine closes a TCP connection, the same on every engine: a
+// policy reason set on it (--max-bytes, --idle-timeout, ...) is counted, logged at most
+// once a second, and becomes the close reason; the close line is logged; and the
+// connection's hold on Admission (its per-source count, or the PROXY pending slot) is
+// released, exactly once.
+#include <cstdint>
+
+#include "net/address.h"
+#include "session/admission.h"
+#include "session/counters.h"
+#include "session/tcp_session.h"
+
+namespace eco::session {
+
+// How much of Admission a connection holds.
+enum class Admitted : uint8_t { none, pending, full };
+
+constexpr uint8_t kNoReject = 0xff;  // Conn::reject when no policy reason is pending
+
+// Clears `reject` and `admitted`.
+void close_books(Admission& adm, Counters& counters, const net::Address& peer, const TcpSession& s,
+                 uint64_t now_ns, uint8_t& reject, Admitted& admitted, const char* why);
+
+}  // namespace eco::session

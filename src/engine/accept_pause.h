@@ -1,7 +1,7 @@
 // Accepting connections: what accept4()'s error means to an engine's loop, and the
-// out-of-fds rule all engines follow: the connection stays in the kernel's queue, accepting resumes after a pause or
-// when one of our fds comes free (never a busy loop), and the operator gets one warning
-// per episode, not one per retry.
+// out-of-fds rule all engines follow: the connection stays in the kernel's queue,
+// accepting resumes after a pause or when one of our fds comes free (never a busy
+// loop), and the operator gets one warning per episode, not one per retry.
 #pragma once
 
 #include <sys/socket.h>

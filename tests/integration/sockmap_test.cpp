@@ -269,8 +269,14 @@ TEST_F(Sockmap, NothingBpfOutlivesSigkill) {
   Fd fd = tcp_connect("127.0.0.1", srv.port());
   ASSERT_TRUE(fd.valid());
   EXPECT_TRUE(echo_once(fd.get(), "in the kernel"));
-  // Its maps (the verdict program is held only by its sockhash).
+  // Its maps (the verdict program is held only by its sockhash). Each loop thread loads
+  // its own copy as it starts, and the one that did not take this connection may not
+  // have yet (a CI run saw 3 of 6): wait for both, bounded.
   std::vector<uint32_t> ids = bpf_map_ids_of(srv.pid());
+  for (int i = 0; i < 200 && ids.size() < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    ids = bpf_map_ids_of(srv.pid());
+  }
   EXPECT_GE(ids.size(), 6u) << "three maps per loop thread expected";
   srv.signal(SIGKILL);
   EXPECT_EQ(srv.wait_exit(5000), 128 + SIGKILL);

@@ -28,6 +28,13 @@ struct sock {
   int sk_sndbuf;
 } __attribute__((preserve_access_index));
 
+// The kernel's own skb behind the context, for the TCP sequence numbers in its
+// control block (struct tcp_skb_cb: seq, end_seq first).
+struct sk_buff {
+  char cb[48];
+} __attribute__((preserve_access_index));
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
 struct tcp_sock {
   __u32 write_seq;  // next sequence number to be queued for sending
   __u32 snd_una;    // oldest unacknowledged sequence number
@@ -71,15 +78,34 @@ static __always_inline void stat_add(int which, __u64 n) {
   else __sync_fetch_and_add(&t->passed, n);
 }
 
+// Tells user space to look at this connection. If the ring is full the record is
+// lost; user space also finds passed connections by their EPOLLIN and broken ones on
+// its 100 ms tick (see sockmap.cpp), so this is only the fast path.
+static __always_inline void notify(struct eco_conn_state *st, __u64 cookie) {
+  struct eco_handoff h = {.cookie = cookie, .tag = st->tag};
+  bpf_ringbuf_output(&eco_handoffs, &h, sizeof h, 0);
+}
+
 static __always_inline int hand_off(struct eco_conn_state *st, __u64 cookie, __u32 len) {
   st->flags |= ECO_CONN_PASS;
   st->passed += len;
   stat_add(ECO_STAT_HANDOFFS, 1);
-  struct eco_handoff h = {.cookie = cookie, .tag = st->tag};
-  // If the ring is full the record is lost; user space also finds passed
-  // connections by their EPOLLIN (see sockmap.cpp), so this is only the fast path.
-  bpf_ringbuf_output(&eco_handoffs, &h, sizeof h, 0);
+  notify(st, cookie);
   return SK_PASS;
+}
+
+// Removes the first n bytes of the skb. bpf_skb_adjust_room() removes at most 4095
+// bytes per call (it pulls them into the linear head first), so a whole segment
+// takes a few calls; this path runs only for overlapping retransmissions.
+#define ECO_CUT_STEP 4095
+#define ECO_CUT_CALLS 64  // up to 262,080 bytes: four 64 KiB segments
+static __always_inline int cut_front(struct __sk_buff *skb, __u32 n) {
+  for (int i = 0; i < ECO_CUT_CALLS && n > 0; i++) {
+    __u32 step = n > ECO_CUT_STEP ? ECO_CUT_STEP : n;
+    if (bpf_skb_adjust_room(skb, -(__s32)step, 0, 0) != 0) return -1;
+    n -= step;
+  }
+  return n == 0 ? 0 : -1;
 }
 
 SEC("sk_skb/stream_verdict")
@@ -93,6 +119,46 @@ int eco_echo_verdict(struct __sk_buff *skb) {
   // TCP has already recorded the FIN (user space sees EPOLLRDHUP, recv() returns 0),
   // so the empty carrier is dropped.
   if (len == 0) return SK_DROP;
+  // Retransmitted bytes. When a retransmission overlaps bytes TCP already has, TCP
+  // queues the whole segment and leaves skipping the old part to the reader
+  // (tcp_recvmsg starts at copied_seq - seq). The psock's reader, tcp_read_skb(),
+  // hands the verdict whole skbs and skips nothing, so the old part would be echoed
+  // twice. Seen here under load as one 65,483-byte segment repeated in the echo,
+  // and in a trace as an skb starting where an already judged one started. The TCP
+  // sequence numbers in the skb's control block say which bytes it holds: a segment
+  // wholly judged before is dropped, and the judged front of a partial one is cut
+  // off, so every byte is judged exactly once. Used only where the control block adds
+  // up (end - start = payload, + 1 with a FIN), so another kernel's layout is never
+  // misread.
+  struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+  __u32 seq = *(__u32 *)&kskb->cb[0];
+  __u32 end_seq = *(__u32 *)&kskb->cb[4];
+  __u32 span = end_seq - seq;
+  if (span == len || span == len + 1) {
+    if (st->flags & ECO_CONN_SEQ) {
+      if ((__s32)(end_seq - st->next_seq) <= 0) {
+        st->repeats++;
+        return SK_DROP;
+      }
+      __s32 old = (__s32)(st->next_seq - seq);
+      if (old > 0) {
+        if (cut_front(skb, (__u32)old) != 0) {
+          // Not cut (no memory, or more than a cut can take): the echo can no longer
+          // be exact, so user space resets the connection rather than repeat bytes.
+          st->flags |= ECO_CONN_BROKEN;
+          notify(st, cookie);
+          return SK_DROP;
+        }
+        st->repeats++;
+        len = skb->len;
+      }
+    }
+    st->next_seq = end_seq;
+    st->flags |= ECO_CONN_SEQ;
+  } else {
+    st->unchecked++;
+  }
+  if (st->flags & ECO_CONN_BROKEN) return SK_DROP;
   if (st->flags & ECO_CONN_PASS) {
     st->passed += len;
     return SK_PASS;

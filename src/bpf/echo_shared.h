@@ -13,6 +13,8 @@
 enum eco_conn_flags {
   ECO_CONN_BASE = 1, /* base_seq recorded */
   ECO_CONN_PASS = 2, /* handed to user space: every skb is passed, none redirected */
+  ECO_CONN_SEQ = 4,  /* next_seq recorded */
+  ECO_CONN_BROKEN = 8, /* an overlap could not be cut: user space resets it */
 };
 
 struct eco_conn_state {
@@ -21,6 +23,9 @@ struct eco_conn_state {
   __u64 tag;        /* user space's connection tag, echoed in the handoff record */
   __u32 base_seq;   /* write_seq when the first skb was judged */
   __u32 flags;      /* eco_conn_flags */
+  __u32 next_seq;   /* end of the last skb judged (TCP sequence of the peer's bytes) */
+  __u32 repeats;    /* retransmitted skbs whose old bytes were dropped or cut off */
+  __u32 unchecked;  /* skbs whose sequence numbers did not add up (not checked) */
 };
 
 struct eco_handoff {

@@ -118,6 +118,7 @@ class SockmapLoop {
   void add_conn(int fd, const sockaddr_storage& ss, socklen_t len);
   void kernel_event(uint32_t slot, uint32_t events);
   void to_user_mode(uint32_t slot);
+  void break_conn(uint32_t slot);
   void check_closing();
   void fold_counters(bool check_held);
   void service(uint32_t slot);
@@ -174,7 +175,22 @@ class SockmapLoop {
 
 void SockmapLoop::on_handoff(void* self, uint64_t, uint64_t tag) {
   auto* loop = static_cast<SockmapLoop*>(self);
-  if (Conn* c = loop->by_tag(tag); c && c->in_kernel) loop->to_user_mode(uint32_t(tag));
+  Conn* c = loop->by_tag(tag);
+  if (!c) return;
+  if (loop->kernel_->conn_stats(c->cookie).broken) return loop->break_conn(uint32_t(tag));
+  if (c->in_kernel) loop->to_user_mode(uint32_t(tag));
+}
+
+// The verdict met a retransmission whose old bytes it could not cut off, and dropped
+// it: the echo can no longer be exact. A reset tells the peer; echoing on would
+// repeat or lose bytes silently.
+void SockmapLoop::break_conn(uint32_t slot) {
+  Conn& c = conns_[slot];
+  log::warn("sockmap: {}: a retransmitted segment could not be trimmed in the kernel; resetting the connection "
+            "rather than echo bytes twice",
+            peer_of(c).to_string());
+  (void)net::set_linger_reset(c.fd);
+  close_conn(slot, "retransmission not trimmed");
 }
 
 Status SockmapLoop::setup() {
@@ -466,6 +482,10 @@ void SockmapLoop::fold_counters(bool check_held) {
   for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
     Conn& c = conns_[slot];
     if (c.fd < 0 || c.in_kernel || !c.cookie) continue;
+    if (kernel_->conn_stats(c.cookie).broken) {  // its ring record was lost
+      break_conn(slot);
+      continue;
+    }
     auto st = tcp_flush_state(c.fd);
     if (st && st->held() > kHeldCap + cfg_.buffer_size) {
       log::warn("sockmap: {} holds {} bytes not yet taken by the peer; closing it",
@@ -510,6 +530,15 @@ void SockmapLoop::close_conn(uint32_t slot, const char* why) {
   if (c.cookie) {
     // The kernel's share of this connection's bytes, for its close line.
     SockmapConnStats ks = kernel_->conn_stats(c.cookie);
+    if (log::enabled(log::Level::debug)) {
+      // The whole account, to tell where a byte count went wrong: the peer's bytes as
+      // TCP counted them, as the verdict judged them, as user space read and wrote them.
+      auto st = tcp_flush_state(c.fd);
+      log::debug("sockmap: {} closing: tcp received {} queued {}; verdict redirected {} passed {}, {} retransmissions trimmed, {} segments unchecked; user read {} sent {}",
+                 peer_of(c).to_string(), st ? st->received : 0, st ? st->queued : 0, ks.redirected, ks.passed, ks.repeats,
+                 ks.unchecked,
+                 c.s.bytes_in, c.s.bytes_out);
+    }
     c.s.received(ks.redirected);
     c.s.sent(ks.redirected);
     kernel_->forget(c.cookie);

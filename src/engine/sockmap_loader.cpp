@@ -135,7 +135,10 @@ SockmapConnStats SockmapKernel::conn_stats(uint64_t cookie) const {
   if (bpf_map_lookup_elem(conns_.get(), &cookie, &st) == 0) {
     out.redirected = st.redirected;
     out.passed = st.passed;
+    out.repeats = st.repeats;
+    out.unchecked = st.unchecked;
     out.handed_off = (st.flags & ECO_CONN_PASS) != 0;
+    out.broken = (st.flags & ECO_CONN_BROKEN) != 0;
   }
   return out;
 }

@@ -27,7 +27,10 @@ const SockmapSupport& sockmap_support();
 struct SockmapConnStats {
   uint64_t redirected = 0;  // bytes echoed in-kernel
   uint64_t passed = 0;      // bytes handed to user space
+  uint32_t repeats = 0;     // retransmitted segments whose old bytes were dropped or cut
+  uint32_t unchecked = 0;   // segments whose TCP sequence numbers did not add up (not checked)
   bool handed_off = false;
+  bool broken = false;      // an overlap could not be cut: the connection must be reset
 };
 
 class SockmapKernel {

@@ -152,7 +152,7 @@ TEST_F(Sockmap, SendingRightAfterConnectComesBackInOrder) {
 // socket memory the kernel accounts and the server's RSS bounded, serve another
 // client meanwhile, and still echo every byte in order once the client reads.
 TEST_F(Sockmap, NonReadingClientIsStoppedWithBoundedMemory) {
-  Server srv({.engine = "sockmap", .extra = {"--threads", "1"}});
+  Server srv({.engine = "sockmap", .extra = {"--threads", "1", "--log-level", "debug"}});
   ASSERT_TRUE(srv.start());
   constexpr uint64_t kTotal = 64ull << 20;
   constexpr size_t kBlock = (1u << 20) + 7;

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -181,16 +180,7 @@ size_t send_some(int fd, const std::string& data) {
   return off;
 }
 
-// Not against sockmap: it is experimental and opt-in (engine/choose.cpp), and under load
-// it lost a well-behaved client's echo in the slowloris and reset-storm cases (issue 9).
-class Hostile : public EngineTest {
- protected:
-  void SetUp() override {
-    EngineTest::SetUp();
-    if (GetParam() == "sockmap" && !std::getenv("ECO_SOCKMAP_KNOWN_BUGS"))
-      GTEST_SKIP() << "sockmap: experimental, known lost echoes under load (issue 9; ECO_SOCKMAP_KNOWN_BUGS=1 runs it)";
-  }
-};
+class Hostile : public EngineTest {};
 
 // RSS bounds (stated in docs/reliability.md): the server may grow by at most a fixed
 // slack plus a per-connection allowance over its idle size. Sanitizer builds get more:

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -23,13 +22,10 @@ constexpr uint64_t kTotal = 256ull << 20;
 constexpr size_t kBlock = (1u << 20) + 7;
 
 TEST_P(Backpressure, NonReadingClientKeepsServerMemoryFlatAndOthersServed) {
-  // Known bug, issue 9 left open: on a heavily loaded machine the sockmap engine echoed
-  // 38,001 bytes of this 256 MiB stream twice (kernel to user-space hand-over). Until it
-  // is fixed, sockmap is opt-in only (engine/choose.cpp) and this case is not run on it.
-  if (GetParam() == "sockmap" && !std::getenv("ECO_SOCKMAP_KNOWN_BUGS"))
-    GTEST_SKIP() << "sockmap: known duplicated-bytes bug under load (issue 9; ECO_SOCKMAP_KNOWN_BUGS=1 runs it)";
-  // One thread: the flooding client and the second client share the event loop.
-  Server* srv = start_server({.extra = {"--threads", "1", "--log-level", std::getenv("ECO_SOCKMAP_KNOWN_BUGS") ? "debug" : "warn"}});
+  // One thread: the flooding client and the second client share the event loop. Debug
+  // logging: on a mismatch, sockmap's per-connection books (TCP, verdict, user space)
+  // show which side miscounted; this case found the repeated-segment bug (issue 9).
+  Server* srv = start_server({.extra = {"--threads", "1", "--log-level", "debug"}});
   ASSERT_TRUE(srv);
   {
     Fd warm = tcp_connect("127.0.0.1", srv->port());  // settle allocator and first-use pages

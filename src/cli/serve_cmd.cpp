@@ -38,7 +38,7 @@ Command add_serve(CLI::App& app) {
       ->check(CLI::Range(1u, 1024u));
   sub->add_option("--engine", a->cfg.engine,
                   "I/O engine: auto (io_uring where the kernel allows it, else epoll), uring, epoll, or "
-                  "sockmap (experimental, opt-in: TCP echoed in the kernel by eBPF; needs root or "
+                  "sockmap (opt-in: TCP echoed in the kernel by eBPF, fastest at few connections; needs root or "
                   "CAP_BPF+CAP_NET_ADMIN)")
       ->default_str("auto");
   // Hidden io_uring knobs, for tests (a deliberately tiny buffer ring) and tuning.

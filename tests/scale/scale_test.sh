@@ -183,12 +183,27 @@ check "request/echo connections spread over the servers before the stop ($spread
 # And a new connection per request from client 2, so connects keep arriving while the server
 # stops: those refused by its closed listener must be redispatched, never seen by the client.
 bench_bg c2 drain_crr "$LB" --mode crr --conns 2 --duration 4s --warmup 0 --timeout 3s; p3=$BENCH_PID
+# The /readyz and /healthz probe of the drain window (1 s) is started now and waits on a
+# FIFO: starting a shell in a namespace can take longer than the window on a loaded
+# machine (a CI run saw "no answer" from a server that had already exited).
+probe_pid=""
+if [ "$BED_HAS_METRICS" = 1 ]; then
+  mkfifo "$BED_DIR/probe.go"
+  bed_exec lb bash -c 'read -r _ <"$1"; for p in /readyz /healthz; do
+      (exec 3<>"/dev/tcp/$2/$3" && printf "GET %s HTTP/1.0\r\n\r\n" "$p" >&3 && head -1 <&3 | tr -d "\r") 2>/dev/null || echo "no answer"
+    done' _ "$BED_DIR/probe.go" "$(bed_addr "$victim")" "$BED_METRICS_PORT" >"$BED_DIR/probe.out" &
+  probe_pid=$!
+fi
 sleep 0.9
 before=$(( $(connects "${others[0]}") + $(connects "${others[1]}") ))
 bed_signal_server "$victim" TERM
-if [ "$BED_HAS_METRICS" = 1 ]; then
+if [ -n "$probe_pid" ]; then
   # While it drains: not ready (HAProxy's check fails, no new connections), still alive.
-  ready=$(bed_http_status "$victim" /readyz) alive=$(bed_http_status "$victim" /healthz)
+  # Probed once the server has said it is draining (bounded wait), so never before.
+  for _ in $(seq 100); do grep -q 'no longer accepting' "$BED_DIR/$victim.log" && break; sleep 0.01; done
+  echo go >"$BED_DIR/probe.go"
+  wait "$probe_pid" || true
+  ready=$(sed -n 1p "$BED_DIR/probe.out") alive=$(sed -n 2p "$BED_DIR/probe.out")
   check "draining $victim: /readyz says '$ready', /healthz says '$alive'" \
     test "$(cut -d' ' -f2 <<<"$ready")" = 503 -a "$(cut -d' ' -f2 <<<"$alive")" = 200
 fi

@@ -7,6 +7,12 @@
 #
 #   bench/engines_sockmap.sh [ECO_BINARY] [REPS] [DURATION]   (defaults: build/release/eco 5 5s)
 # Needs root (or CAP_BPF + CAP_NET_ADMIN) for the sockmap engine, and a quiet machine.
+#
+# RPS_CPUS=1 (a CPU mask) sets loopback's receive packet steering for the run, for every
+# engine alike, and restores it at exit. On loopback the receive softirq runs on the
+# sender's CPU, so the in-kernel echo (verdict, psock work) lands on the load
+# generator's core; with RPS_CPUS=1 the server's core (CPU 0) receives, as a server's
+# own cores would receive from a NIC.
 set -euo pipefail
 
 ECO=${1:-build/release/eco}
@@ -17,11 +23,19 @@ command -v taskset >/dev/null || { echo "engines_sockmap: needs taskset (util-li
 
 tmp=$(mktemp -d)
 server=""
+rps_file=/sys/class/net/lo/queues/rx-0/rps_cpus
+rps_saved=""
 cleanup() {
   [[ -n $server ]] && kill -KILL "$server" 2>/dev/null || true
+  [[ -n $rps_saved ]] && echo "$rps_saved" >"$rps_file" || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+if [[ -n ${RPS_CPUS:-} ]]; then
+  rps_saved=$(cat "$rps_file")
+  echo "$RPS_CPUS" >"$rps_file" || { echo "engines_sockmap: cannot set $rps_file" >&2; exit 2; }
+  echo "engines_sockmap: loopback RPS mask $RPS_CPUS (was $rps_saved)" >&2
+fi
 
 run_one() {  # engine conns -> one result line on stdout
   local engine=$1 conns=$2

@@ -1,7 +1,8 @@
 // Accepting connections: what accept4()'s error means to an engine's loop, and the
 // out-of-fds rule all engines follow: the connection stays in the kernel's queue,
 // accepting resumes after a pause or when one of our fds comes free (never a busy
-// loop), and the operator gets one warning per episode, not one per retry.
+// loop), and the operator gets one warning per episode, not one per retry. Also the
+// readiness engines' listener state, and how they stop accepting at drain.
 #pragma once
 
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "engine/engine.h"
 #include "session/counters.h"
@@ -81,6 +83,23 @@ AcceptBatch accept_batch(const Listener& l, int budget, AcceptPause& pause, sess
     on_conn(fd, ss, len);
   }
   return AcceptBatch::more;
+}
+
+// A readiness engine's listener: `maybe_more` is set while its queue may hold more
+// (accepting stopped on the budget or a pause, not on EAGAIN).
+struct ReadyListener {
+  Listener* l;
+  bool maybe_more = false;
+};
+
+// Drain: the listening sockets close, so the kernel refuses new connections from now
+// on (UDP has no connections to finish); no accept retry is pending any more.
+inline void stop_accepting(std::vector<ReadyListener>& listeners, uint64_t& retry_at) {
+  retry_at = 0;
+  for (ReadyListener& ls : listeners) {
+    ls.l->fd.reset();
+    ls.maybe_more = false;
+  }
 }
 
 // The readiness engines' accept step for one listener state `ls` (with `l`, the

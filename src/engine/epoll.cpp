@@ -25,9 +25,8 @@
 #include "session/deadline_list.h"
 #include "session/udp_guard.h"
 #include "session/slots.h"
+#include "session/stream_conn.h"
 #include "session/stream_echo.h"
-#include "session/echo_buffer.h"
-#include "session/tcp_session.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -50,13 +49,7 @@ constexpr int kAcceptBudget = 64;   // accepts per listener per turn
 constexpr int kUdpBatch = 16;       // datagrams per recvmmsg
 constexpr uint64_t kAcceptRetryNs = 100'000'000;  // after EMFILE, retry accept at this pace
 
-struct Conn {
-  int fd = -1;
-  uint32_t gen = 0;
-  bool readable = false;  // edge seen, not yet read to EAGAIN
-  bool peer_hup = false;  // RDHUP/HUP/ERR reported: read on until EOF or the error
-  bool writable = true;
-  bool queued = false;    // on the ready list
+struct Conn : session::StreamConn {
   bool awaiting_proxy = false;  // --proxy-protocol: header not read yet
   Admitted admitted = Admitted::none;
   uint8_t reject = session::kNoReject;  // a policy reason to close for (Reject)
@@ -64,15 +57,6 @@ struct Conn {
   uint64_t paused_until = 0;  // --rate-limit-per-ip: not read before this (0: not paused)
   char* proxy_buf = nullptr;  // the PROXY header so far (from proxy_pool_)
   size_t proxy_have = 0;
-  session::TcpSession s;
-  session::EchoBuffer out;
-  sockaddr_in6 peer{};    // large enough for both families; kept for the close log
-  socklen_t peer_len = 0;
-};
-
-struct ListenState {
-  Listener* l;
-  bool maybe_more = false;  // accept stopped before EAGAIN (budget or EMFILE)
 };
 
 class EpollLoop {
@@ -127,7 +111,7 @@ class EpollLoop {
   Conn& conn(uint32_t slot) { return conns_[slot]; }
   uint32_t slot_of(const Conn& c) const { return uint32_t(&c - conns_.data()); }
   net::Address peer_of(const Conn& c) const {
-    return net::Address::from(reinterpret_cast<const sockaddr*>(&c.peer), c.peer_len);
+    return c.address();
   }
 
   LoopContext& ctx_;
@@ -147,7 +131,7 @@ class EpollLoop {
   std::vector<uint64_t> paused_scan_;
   std::unique_ptr<char[]> udp_bufs_;
   Fd ep_;
-  std::vector<ListenState> listeners_;
+  std::vector<ReadyListener> listeners_;
   std::vector<Conn> conns_;
   std::vector<uint32_t> free_slots_;
   std::vector<uint32_t> ready_;
@@ -302,22 +286,13 @@ void EpollLoop::add_conn(int fd, const sockaddr_storage& ss, socklen_t len) {
   }
   uint32_t slot = session::take_slot(conns_, free_slots_);
   Conn& c = conn(slot);
-  c.fd = fd;
+  c.open(fd, ss, len, now_ns());
   c.admitted = admitted;
   c.source = source;
   c.reject = session::kNoReject;
   c.paused_until = 0;
   c.awaiting_proxy = lim_.proxy_protocol;
   c.proxy_have = 0;
-  c.gen++;
-  c.readable = false;
-  c.peer_hup = false;
-  c.writable = true;
-  c.queued = false;
-  c.s = session::TcpSession{};
-  c.s.started_ns = now_ns();
-  c.peer_len = std::min<socklen_t>(len, sizeof c.peer);
-  std::memcpy(&c.peer, &ss, c.peer_len);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = (uint64_t(c.gen) << 32) | slot;
@@ -490,8 +465,7 @@ bool EpollLoop::read_proxy(uint32_t slot) {
   c.awaiting_proxy = false;
   timers_.proxy_done(slot);
   if (!h.local) {  // the client the balancer saw is the peer from now on
-    c.peer_len = std::min<socklen_t>(h.source.len, sizeof c.peer);
-    std::memcpy(&c.peer, &h.source.storage, c.peer_len);
+    c.set_peer(&h.source.storage, h.source.len);
   }
   net::Address client = peer_of(c);
   if (auto r = adm_.admit_source(client, c.source)) {
@@ -550,19 +524,11 @@ void EpollLoop::run_timers() {
 
 void EpollLoop::enter_drain() {
   draining_ = true;
-  accept_retry_at_ = 0;
-  for (auto& ls : listeners_) {
-    ls.l->fd.reset();  // stop accepting; UDP has no connections to finish
-    ls.maybe_more = false;
-  }
+  stop_accepting(listeners_, accept_retry_at_);
 }
 
 void EpollLoop::close_all() {
-  for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
-    if (conns_[slot].fd < 0) continue;
-    Counters::add(counters_.cut_at_stop, 1);
-    close_conn(slot, draining_ ? "drain timeout" : "server stopping");
-  }
+  session::cut_remaining(conns_, counters_, draining_, [this](uint32_t slot, const char* why) { close_conn(slot, why); });
 }
 
 }  // namespace

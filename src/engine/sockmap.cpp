@@ -38,11 +38,11 @@
 #include "net/socket.h"
 #include "session/admission.h"
 #include "session/buffer_pool.h"
+#include "session/close_books.h"
 #include "session/conn_log.h"
-#include "session/echo_buffer.h"
 #include "session/slots.h"
+#include "session/stream_conn.h"
 #include "session/stream_echo.h"
-#include "session/tcp_session.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -68,26 +68,12 @@ constexpr uint64_t kFlushPollNs = 1'000'000;   // re-check connections closing a
 // bound and the connection is cut rather than let it eat the machine's memory.
 constexpr uint64_t kHeldCap = 64ull << 20;
 
-struct Conn {
-  int fd = -1;
-  uint32_t gen = 0;
+struct Conn : session::StreamConn {
   uint64_t cookie = 0;
   bool in_kernel = false;  // the verdict echoes it; we watch only for EOF and errors
   bool admitted = false;   // holds an Admission slot: release() at close
   bool closing = false;    // in the kernel, peer's FIN seen: close once all is queued
-  bool readable = false;   // user mode, as in the epoll engine
-  bool peer_hup = false;
-  bool writable = true;
-  bool queued = false;
-  session::TcpSession s;   // user-mode bytes; kernel bytes come from the BPF state
-  session::EchoBuffer out;
-  sockaddr_in6 peer{};
-  socklen_t peer_len = 0;
-};
-
-struct ListenState {
-  Listener* l;
-  bool maybe_more = false;
+  // The shared fields: s counts user-mode bytes; kernel bytes come from the BPF state.
 };
 
 class SockmapLoop {
@@ -131,7 +117,7 @@ class SockmapLoop {
   void close_conn(uint32_t slot, const char* why);
   void reject_conn(uint32_t slot, Reject r);
   net::Address peer_of(const Conn& c) const {
-    return net::Address::from(reinterpret_cast<const sockaddr*>(&c.peer), c.peer_len);
+    return c.address();
   }
   void enter_drain();
   void close_all();
@@ -153,7 +139,7 @@ class SockmapLoop {
   session::StreamEcho echo_;  // the echo step for handed-over connections, on pool_
   std::unique_ptr<SockmapKernel> kernel_;
   Fd ep_;
-  std::vector<ListenState> listeners_;
+  std::vector<ReadyListener> listeners_;
   std::vector<Conn> conns_;
   std::vector<uint32_t> free_slots_;
   std::vector<uint32_t> ready_;
@@ -347,20 +333,11 @@ void SockmapLoop::add_conn(int fd, const sockaddr_storage& ss, socklen_t len) {
   }
   uint32_t slot = session::take_slot(conns_, free_slots_);
   Conn& c = conns_[slot];
-  c.fd = fd;
-  c.gen++;
+  c.open(fd, ss, len, now_ns());
   c.cookie = 0;
   c.in_kernel = false;
   c.admitted = admitted;
   c.closing = false;
-  c.readable = false;
-  c.peer_hup = false;
-  c.writable = true;
-  c.queued = false;
-  c.s = session::TcpSession{};
-  c.s.started_ns = now_ns();
-  c.peer_len = std::min<socklen_t>(len, sizeof c.peer);
-  std::memcpy(&c.peer, &ss, c.peer_len);
   // Counted and logged before insertion: from then on the kernel may echo at once,
   // and a client that got its echo must find itself counted (drain, /metrics).
   ++active_;
@@ -458,7 +435,7 @@ void SockmapLoop::to_user_mode(uint32_t slot) {
   ev.data.u64 = tag_of(slot);
   if (epoll_ctl(ep_.get(), EPOLL_CTL_MOD, c.fd, &ev) != 0) return close_conn(slot, std::strerror(errno));
   log::debug("sockmap: connection {} handed to user space (peer not reading)",
-             net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len).to_string());
+             peer_of(c).to_string());
   service(slot);
 }
 
@@ -489,7 +466,7 @@ void SockmapLoop::fold_counters(bool check_held) {
     auto st = tcp_flush_state(c.fd);
     if (st && st->held() > kHeldCap + cfg_.buffer_size) {
       log::warn("sockmap: {} holds {} bytes not yet taken by the peer; closing it",
-                net::Address::from(reinterpret_cast<sockaddr*>(&c.peer), c.peer_len).to_string(), st->held());
+                peer_of(c).to_string(), st->held());
       (void)net::set_linger_reset(c.fd);  // an RST: the peer learns why
       close_conn(slot, "kernel queue over its bound");
     }
@@ -572,19 +549,11 @@ void SockmapLoop::reject_conn(uint32_t slot, Reject r) {
 
 void SockmapLoop::enter_drain() {
   draining_ = true;
-  accept_retry_at_ = 0;
-  for (auto& ls : listeners_) {
-    ls.l->fd.reset();
-    ls.maybe_more = false;
-  }
+  stop_accepting(listeners_, accept_retry_at_);
 }
 
 void SockmapLoop::close_all() {
-  for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
-    if (conns_[slot].fd < 0) continue;
-    Counters::add(counters_.cut_at_stop, 1);
-    close_conn(slot, draining_ ? "drain timeout" : "server stopping");
-  }
+  session::cut_remaining(conns_, counters_, draining_, [this](uint32_t slot, const char* why) { close_conn(slot, why); });
 }
 
 }  // namespace

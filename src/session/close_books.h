@@ -19,6 +19,17 @@ enum class Admitted : uint8_t { none, pending, full };
 constexpr uint8_t kNoReject = 0xff;  // Conn::reject when no policy reason is pending
 
 // Clears `reject` and `admitted`.
+// At the end of a drain, or at stop: every connection still open is closed through
+// the engine's `close(slot, why)` and counted as cut (eco_connections_cut_at_stop_total).
+template <class Conns, class Close>
+void cut_remaining(Conns& conns, Counters& counters, bool draining, Close&& close) {
+  for (uint32_t slot = 0; slot < conns.size(); ++slot) {
+    if (conns[slot].fd < 0) continue;
+    Counters::add(counters.cut_at_stop, 1);
+    close(slot, draining ? "drain timeout" : "server stopping");
+  }
+}
+
 void close_books(Admission& adm, Counters& counters, const net::Address& peer, const TcpSession& s,
                  uint64_t now_ns, uint8_t& reject, Admitted& admitted, const char* why);
 

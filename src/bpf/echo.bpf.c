@@ -75,7 +75,8 @@ static __always_inline void stat_add(int which, __u64 n) {
   struct eco_conn_state *t = bpf_map_lookup_elem(&eco_conns, &key);
   if (!t) return;
   if (which == ECO_STAT_BYTES) __sync_fetch_and_add(&t->redirected, n);
-  else __sync_fetch_and_add(&t->passed, n);
+  else if (which == ECO_STAT_HANDOFFS) __sync_fetch_and_add(&t->passed, n);
+  else __sync_fetch_and_add(&t->repeats, (__u32)n);
 }
 
 // Tells user space to look at this connection. If the ring is full the record is
@@ -146,6 +147,7 @@ int eco_echo_verdict(struct __sk_buff *skb) {
           // Not cut (no memory, or more than a cut can take): the echo can no longer
           // be exact, so user space resets the connection rather than repeat bytes.
           st->flags |= ECO_CONN_BROKEN;
+          stat_add(ECO_STAT_BROKEN, 1);
           notify(st, cookie);
           return SK_DROP;
         }

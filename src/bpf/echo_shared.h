@@ -34,11 +34,13 @@ struct eco_handoff {
 };
 
 /* Key of the loop-wide totals in eco_conns: .redirected = bytes echoed in-kernel,
- * .passed = connections handed to user space. */
+ * .passed = connections handed to user space, .repeats = connections marked broken
+ * (ECO_CONN_BROKEN), which user space looks for only when this count moves. */
 #define ECO_TOTALS_KEY 0ULL
 enum eco_stat {
   ECO_STAT_BYTES = 0,
   ECO_STAT_HANDOFFS = 1,
+  ECO_STAT_BROKEN = 2,
 };
 
 #endif

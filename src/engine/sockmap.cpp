@@ -147,6 +147,7 @@ class SockmapLoop {
   uint64_t active_ = 0;
   uint64_t user_mode_ = 0;         // connections handed to user space
   uint64_t kernel_folded_ = 0;     // BPF byte counter already added to tcp_bytes
+  uint64_t broken_seen_ = 0;       // BPF count of broken connections already looked for
   uint64_t next_fold_ = 0;
   bool draining_ = false;
   bool insert_warned_ = false;
@@ -448,6 +449,14 @@ void SockmapLoop::fold_counters(bool check_held) {
     kernel_folded_ = total;
   }
   if (!check_held) return;
+  // Broken connections (a retransmission not trimmed) are announced on the ring; this
+  // finds any whose record was lost, looking only when the loop-wide count moved.
+  if (uint64_t broken = kernel_ ? kernel_->total_broken() : 0; broken != broken_seen_) {
+    broken_seen_ = broken;
+    for (uint32_t slot = 0; slot < conns_.size(); ++slot)
+      if (conns_[slot].fd >= 0 && conns_[slot].cookie && kernel_->conn_stats(conns_[slot].cookie).broken)
+        break_conn(slot);
+  }
   if (max_duration_ns_) {
     uint64_t now = now_ns();
     for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
@@ -459,10 +468,6 @@ void SockmapLoop::fold_counters(bool check_held) {
   for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
     Conn& c = conns_[slot];
     if (c.fd < 0 || c.in_kernel || !c.cookie) continue;
-    if (kernel_->conn_stats(c.cookie).broken) {  // its ring record was lost
-      break_conn(slot);
-      continue;
-    }
     auto st = tcp_flush_state(c.fd);
     if (st && st->held() > kHeldCap + cfg_.buffer_size) {
       log::warn("sockmap: {} holds {} bytes not yet taken by the peer; closing it",

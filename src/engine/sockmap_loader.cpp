@@ -147,11 +147,16 @@ uint64_t SockmapKernel::stat(uint32_t which) const {
   eco_conn_state t{};
   uint64_t key = ECO_TOTALS_KEY;
   if (bpf_map_lookup_elem(conns_.get(), &key, &t) != 0) return 0;
-  return which == ECO_STAT_BYTES ? t.redirected : t.passed;
+  switch (which) {
+    case ECO_STAT_BYTES: return t.redirected;
+    case ECO_STAT_HANDOFFS: return t.passed;
+    default: return t.repeats;
+  }
 }
 
 uint64_t SockmapKernel::total_bytes() const { return stat(ECO_STAT_BYTES); }
 uint64_t SockmapKernel::total_handoffs() const { return stat(ECO_STAT_HANDOFFS); }
+uint64_t SockmapKernel::total_broken() const { return stat(ECO_STAT_BROKEN); }
 
 int SockmapKernel::handoff_fd() const { return ring_buffer__epoll_fd(ring_); }
 void SockmapKernel::drain_handoffs() { ring_buffer__consume(ring_); }

@@ -53,6 +53,7 @@ class SockmapKernel {
   // Loop-wide totals: bytes redirected, connections handed off.
   uint64_t total_bytes() const;
   uint64_t total_handoffs() const;
+  uint64_t total_broken() const;  // connections the verdict marked broken, ever
 
   int handoff_fd() const;  // epoll this; then call drain_handoffs()
   void drain_handoffs();

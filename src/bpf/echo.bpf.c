@@ -60,10 +60,12 @@ struct {
   __type(value, struct eco_conn_state);
 } eco_conns SEC(".maps");
 
-// One record per connection handed to user space (struct eco_handoff).
+// One record per connection handed to user space or marked broken (struct
+// eco_handoff, 24 bytes with the ring's header): 256 KiB holds ~10,900, enough for
+// every connection of a busy loop to be handed over between two of its wake-ups.
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 64 * 1024);
+  __uint(max_entries, 256 * 1024);
 } eco_handoffs SEC(".maps");
 
 // Loop-wide totals live in eco_conns under key 0 (no socket has cookie 0), added to

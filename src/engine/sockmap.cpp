@@ -147,7 +147,8 @@ class SockmapLoop {
   uint64_t active_ = 0;
   uint64_t user_mode_ = 0;         // connections handed to user space
   uint64_t kernel_folded_ = 0;     // BPF byte counter already added to tcp_bytes
-  uint64_t broken_seen_ = 0;       // BPF count of broken connections already looked for
+  uint64_t lost_seen_ = 0;         // ring records known lost, already looked for
+  bool ring_short_ = false;        // the last tick saw fewer records than announced
   uint64_t next_fold_ = 0;
   bool draining_ = false;
   bool insert_warned_ = false;
@@ -449,13 +450,29 @@ void SockmapLoop::fold_counters(bool check_held) {
     kernel_folded_ = total;
   }
   if (!check_held) return;
-  // Broken connections (a retransmission not trimmed) are announced on the ring; this
-  // finds any whose record was lost, looking only when the loop-wide count moved.
-  if (uint64_t broken = kernel_ ? kernel_->total_broken() : 0; broken != broken_seen_) {
-    broken_seen_ = broken;
-    for (uint32_t slot = 0; slot < conns_.size(); ++slot)
-      if (conns_[slot].fd >= 0 && conns_[slot].cookie && kernel_->conn_stats(conns_[slot].cookie).broken)
-        break_conn(slot);
+  // Hand-overs and broken connections are announced on the ring. If it was full, some
+  // records were lost: the verdict's loop-wide counts say so, and then every kernel-path
+  // connection's state is read once (in-kernel connections do not ask epoll for
+  // EPOLLIN, so nothing else would tell). A count runs ahead of the records only while
+  // a record is being written (nanoseconds), so a shortfall seen on two ticks in a row
+  // is a loss; only then does the scan run.
+  if (kernel_) {
+    kernel_->drain_handoffs();
+    uint64_t announced = kernel_->total_handoffs() + kernel_->total_broken();
+    bool short_now = announced > kernel_->records() + lost_seen_;
+    bool lost = short_now && ring_short_;
+    ring_short_ = short_now && !lost;
+    if (lost) {
+      lost_seen_ = announced - kernel_->records();
+      log::warn("sockmap: the hand-over ring overflowed; checking every connection's kernel state");
+      for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
+        Conn& c = conns_[slot];
+        if (c.fd < 0 || !c.cookie) continue;
+        SockmapConnStats ks = kernel_->conn_stats(c.cookie);
+        if (ks.broken) break_conn(slot);
+        else if (ks.handed_off && c.in_kernel) to_user_mode(slot);
+      }
+    }
   }
   if (max_duration_ns_) {
     uint64_t now = now_ns();

@@ -55,6 +55,7 @@ int on_ring_record(void* ctx, void* data, size_t size) {
 }  // namespace
 
 void SockmapKernel::deliver(uint64_t cookie, uint64_t tag) {
+  ++records_;
   if (on_handoff_) on_handoff_(ctx_, cookie, tag);
 }
 

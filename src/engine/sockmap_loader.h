@@ -58,6 +58,9 @@ class SockmapKernel {
   int handoff_fd() const;  // epoll this; then call drain_handoffs()
   void drain_handoffs();
   void deliver(uint64_t cookie, uint64_t tag);  // from the ring callback
+  // Ring records delivered so far: fewer than total_handoffs() + total_broken() after
+  // drain_handoffs() means some were lost (the ring was full).
+  uint64_t records() const { return records_; }
 
  private:
   SockmapKernel() = default;
@@ -66,6 +69,7 @@ class SockmapKernel {
   Fd socks_, conns_, ring_map_;
   ring_buffer* ring_ = nullptr;
   HandoffFn on_handoff_ = nullptr;
+  uint64_t records_ = 0;
   void* ctx_ = nullptr;
 };
 

@@ -82,8 +82,8 @@ static __always_inline void stat_add(int which, __u64 n) {
 }
 
 // Tells user space to look at this connection. If the ring is full the record is
-// lost; user space also finds passed connections by their EPOLLIN and broken ones on
-// its 100 ms tick (see sockmap.cpp), so this is only the fast path.
+// lost; user space's 100 ms tick then sees fewer records than the loop-wide counts
+// (stat_add) and reads every connection's state (see sockmap.cpp).
 static __always_inline void notify(struct eco_conn_state *st, __u64 cookie) {
   struct eco_handoff h = {.cookie = cookie, .tag = st->tag};
   bpf_ringbuf_output(&eco_handoffs, &h, sizeof h, 0);

@@ -12,4 +12,11 @@ Status LoopControl::set(Phase p) {
   return {};
 }
 
+void LoopControl::set_up_done() {
+  if (counted_ || !setting_up) return;
+  counted_ = true;
+  setting_up->fetch_sub(1, std::memory_order_release);
+  setting_up->notify_all();
+}
+
 }  // namespace eco::engine

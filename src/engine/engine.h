@@ -44,6 +44,17 @@ struct LoopControl {
   std::atomic<int> phase{int(Phase::run)};
   Status set(Phase p);  // stores and wakes
   Phase get() const { return Phase(phase.load(std::memory_order_acquire)); }
+
+  // Loops still setting up, shared by all loops (null: nobody waits). The server says
+  // "ready" (READY=1, /readyz) only at zero, so ready means every loop's fds exist and
+  // its listeners are armed, not merely that the sockets are bound.
+  std::atomic<unsigned>* setting_up = nullptr;
+  // Called by the loop's own thread once set up, and again when it ends (a loop that
+  // failed to set up must not keep the server waiting); only the first call counts.
+  void set_up_done();
+
+ private:
+  bool counted_ = false;
 };
 
 struct LoopContext {

@@ -164,6 +164,7 @@ Status EpollLoop::setup() {
 
 Status EpollLoop::run() {
   if (auto s = setup(); !s) return s;
+  ctx_.control->set_up_done();
   epoll_event events[kMaxEvents];
   for (;;) {
     Phase phase = ctx_.control->get();

@@ -215,7 +215,13 @@ Status SockmapLoop::setup() {
   }
   if (udp_ctx_) {
     LoopContext* uctx = udp_ctx_.get();
-    udp_thread_ = std::thread([this, uctx] { udp_status_ = run_epoll(*uctx); });
+    // The UDP loop is one more loop the server waits for before it says ready.
+    udp_control_.setting_up = ctx_.control->setting_up;
+    if (udp_control_.setting_up) udp_control_.setting_up->fetch_add(1, std::memory_order_relaxed);
+    udp_thread_ = std::thread([this, uctx] {
+      udp_status_ = run_epoll(*uctx);
+      udp_control_.set_up_done();
+    });
   }
   return {};
 }
@@ -229,6 +235,7 @@ void SockmapLoop::stop_udp() {
 
 Status SockmapLoop::run() {
   if (auto s = setup(); !s) return s;
+  ctx_.control->set_up_done();
   epoll_event events[kMaxEvents];
   next_fold_ = now_ns() + kFoldNs;
   for (;;) {

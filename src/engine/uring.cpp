@@ -342,6 +342,7 @@ io_uring_sqe* UringLoop::sqe() {
 
 Status UringLoop::run() {
   if (auto s = setup(); !s) return s;
+  ctx_.control->set_up_done();
   Status result;
   for (;;) {
     Phase phase = ctx_.control->get();

@@ -198,8 +198,10 @@ Result<int> serve(const ServeConfig& cfg) {
   signal(SIGPIPE, SIG_IGN);  // sends use MSG_NOSIGNAL; this covers anything else
   Fd sigfd(signalfd(-1, &mask, SFD_CLOEXEC));
   if (!sigfd.valid()) return sys_error("signalfd");
-  // The port file means "ready": only now, so a SIGTERM sent the moment it appears
-  // already drains instead of killing the process by default action.
+  // The port file means "bound, and signals are handled": only now, so a SIGTERM sent
+  // the moment it appears already drains instead of killing the process by default
+  // action. Connections made from then on wait in the listen queue until the loops run;
+  // READY=1 below says when they do.
   if (!cfg.port_file.empty()) {
     uint16_t port = chosen_port ? chosen_port : eps->front().addr.port();
     if (auto s = write_port_file(cfg.port_file, port); !s) return s.error();
@@ -228,16 +230,23 @@ Result<int> serve(const ServeConfig& cfg) {
     loops.push_back(std::move(l));
   }
   std::atomic<unsigned> running{threads};
+  std::atomic<unsigned> setting_up{threads};
   for (auto& lp : loops) {
     LoopThread* l = lp.get();
+    l->control.setting_up = &setting_up;
     l->thread = std::thread([l, &engine, &running, &done] {
       l->status = engine->run(l->ctx);
+      l->control.set_up_done();
       l->finished.store(true, std::memory_order_release);
       running.fetch_sub(1);
       uint64_t one = 1;
       [[maybe_unused]] ssize_t r = ::write(done.get(), &one, sizeof one);
     });
   }
+
+  // Every loop has made its fds and armed its listeners (or has already failed).
+  for (unsigned n = setting_up.load(std::memory_order_acquire); n != 0; n = setting_up.load(std::memory_order_acquire))
+    setting_up.wait(n);
 
   // Start-up is over (sockets, threads, engines): metrics, then the syscall filter.
   Status started;

@@ -10,11 +10,13 @@
 #include <sys/socket.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -22,6 +24,8 @@
 #include <random>
 #include <sstream>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "engine/engine.h"
 #ifdef ECO_HAVE_SOCKMAP
@@ -60,11 +64,18 @@ int decode_status(int status) {
 // Spawns argv with stdin/stdout/stderr from/to the given files. With `nofile`, the
 // child's RLIMIT_NOFILE is lowered before exec (posix_spawn cannot do that, so that
 // path forks; the child then calls only async-signal-safe functions).
+// `notify`, when not empty, becomes the child's NOTIFY_SOCKET (replacing ours).
 pid_t spawn(const std::vector<std::string>& args, const std::string& in, const std::string& out,
-            const std::string& err, rlim_t nofile) {
+            const std::string& err, rlim_t nofile, const std::string& notify = {}) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::string notify_env = "NOTIFY_SOCKET=" + notify;
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e)
+    if (notify.empty() || std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) envp.push_back(*e);
+  if (!notify.empty()) envp.push_back(notify_env.data());
+  envp.push_back(nullptr);
   if (nofile == 0) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -74,7 +85,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& in, const s
     // Nothing else of ours (or of ctest's) leaks in: /proc/PID/fd must count only the server's own.
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     pid_t pid = -1;
-    int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+    int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     return rc == 0 ? pid : -1;
   }
@@ -88,7 +99,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& in, const s
     if (::dup2(fin.get(), 0) < 0 || ::dup2(fout.get(), 1) < 0 || ::dup2(ferr.get(), 2) < 0 ||
         ::close_range(3, ~0u, 0) != 0 || ::setrlimit(RLIMIT_NOFILE, &rl) != 0)
       ::_exit(127);
-    ::execve(argv[0], argv.data(), environ);
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   return pid;
@@ -188,7 +199,18 @@ Server::~Server() {
     args.push_back(l);
   }
   args.insert(args.end(), opts_.extra.begin(), opts_.extra.end());
-  pid_ = spawn(args, "/dev/null", dir_.file("stdout"), dir_.file("stderr"), opts_.nofile);
+  // The server's READY=1 comes here: an abstract socket, so that a server that dropped
+  // privileges (--user) can still reach it.
+  static std::atomic<unsigned> serial{0};
+  std::string notify = fmt::format("@eco-itest-{}-{}", ::getpid(), serial++);
+  notify_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path + 1, notify.data() + 1, notify.size() - 1);
+  socklen_t len = socklen_t(offsetof(sockaddr_un, sun_path) + notify.size());
+  if (!notify_.valid() || ::bind(notify_.get(), reinterpret_cast<sockaddr*>(&sun), len) != 0)
+    return ::testing::AssertionFailure() << "cannot bind the notify socket " << notify << ": " << strerror(errno);
+  pid_ = spawn(args, "/dev/null", dir_.file("stdout"), dir_.file("stderr"), opts_.nofile, notify);
   if (pid_ < 0) return ::testing::AssertionFailure() << "cannot spawn " << eco_binary() << ": " << strerror(errno);
   // inotify wakes us as soon as the port file is renamed into place (tests that
   // signal right after "ready" depend on that); the poll timeout is the fallback.
@@ -220,9 +242,27 @@ Server::~Server() {
   return ::testing::AssertionFailure() << "eco serve wrote no port file within 15 s; log:\n" << log();
 }
 
-int Server::settled_fd_count() const {
-  // The port file is written once the listeners are bound, which may be before every
-  // loop thread has made its own fds (epoll, rings): wait until the count holds still.
+bool Server::wait_ready(int timeout_ms) {
+  double deadline = now_ms() + timeout_ms;
+  while (!ready_ && notify_.valid()) {
+    char buf[512];
+    ssize_t n = ::recv(notify_.get(), buf, sizeof buf, 0);
+    if (n > 0) {
+      ready_ = std::string_view(buf, size_t(n)).find("READY=1") != std::string_view::npos;
+      continue;
+    }
+    if (!running() || !wait_for(notify_.get(), POLLIN, deadline)) break;
+  }
+  return ready_;
+}
+
+int Server::settled_fd_count() {
+  // The port file is written once the listeners are bound, before the loop threads make
+  // their own fds (epoll, rings, BPF maps and programs); READY=1 comes once they have.
+  // Loading BPF can pause for long without opening anything (a sanitizer build parses
+  // the kernel's BTF slowly), so stillness alone is not proof.
+  EXPECT_TRUE(wait_ready(15000)) << "eco serve sent no READY=1 within 15 s";
+  // Then the count must also hold still (threads that end late, e.g. a failed probe).
   double deadline = now_ms() + 3000;
   int last = fd_count(pid_);
   double since = now_ms();

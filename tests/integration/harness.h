@@ -65,8 +65,10 @@ class Server {
   pid_t pid() const { return pid_; }
   uint16_t port() const { return port_; }
   bool running();
+  // Waits (bounded) for the server's READY=1: every loop is set up.
+  bool wait_ready(int timeout_ms);
   // The server's fd count once start-up has finished (for leak checks).
-  int settled_fd_count() const;
+  int settled_fd_count();
 
   std::string log() const;
   // Waits until the log contains `needle` (true) or timeout_ms passes (false).
@@ -87,6 +89,8 @@ class Server {
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   std::optional<int> exit_code_;
+  Fd notify_;  // NOTIFY_SOCKET of the server, for READY=1
+  bool ready_ = false;
 };
 
 // Every test process may need many sockets (1,000 clients): raise the soft limit

@@ -13,10 +13,13 @@ Status LoopControl::set(Phase p) {
 }
 
 void LoopControl::set_up_done() {
-  if (counted_ || !setting_up) return;
-  counted_ = true;
-  setting_up->fetch_sub(1, std::memory_order_release);
-  setting_up->notify_all();
+  if (!counted_ && setting_up) {
+    counted_ = true;
+    setting_up->fetch_sub(1, std::memory_order_release);
+    setting_up->notify_all();
+  }
+  if (go)
+    while (!go->load(std::memory_order_acquire)) go->wait(false);
 }
 
 }  // namespace eco::engine

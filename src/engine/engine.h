@@ -45,12 +45,15 @@ struct LoopControl {
   Status set(Phase p);  // stores and wakes
   Phase get() const { return Phase(phase.load(std::memory_order_acquire)); }
 
-  // Loops still setting up, shared by all loops (null: nobody waits). The server says
-  // "ready" (READY=1, /readyz) only at zero, so ready means every loop's fds exist and
-  // its listeners are armed, not merely that the sockets are bound.
-  std::atomic<unsigned>* setting_up = nullptr;
+  // Start-up handshake with the server, shared by all loops (null: none). A loop says
+  // when its fds exist and its listeners are armed, then waits for `go`: the server
+  // opens it once every loop is set up and the process is hardened (--seccomp), so no
+  // byte is served before the filter is on, and READY=1 (/readyz) means serving.
+  std::atomic<unsigned>* setting_up = nullptr;  // loops that have not said so yet
+  std::atomic<bool>* go = nullptr;
   // Called by the loop's own thread once set up, and again when it ends (a loop that
   // failed to set up must not keep the server waiting); only the first call counts.
+  // Returns once `go` is open.
   void set_up_done();
 
  private:

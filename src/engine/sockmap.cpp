@@ -217,6 +217,7 @@ Status SockmapLoop::setup() {
     LoopContext* uctx = udp_ctx_.get();
     // The UDP loop is one more loop the server waits for before it says ready.
     udp_control_.setting_up = ctx_.control->setting_up;
+    udp_control_.go = ctx_.control->go;
     if (udp_control_.setting_up) udp_control_.setting_up->fetch_add(1, std::memory_order_relaxed);
     udp_thread_ = std::thread([this, uctx] {
       udp_status_ = run_epoll(*uctx);

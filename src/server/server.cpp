@@ -231,9 +231,11 @@ Result<int> serve(const ServeConfig& cfg) {
   }
   std::atomic<unsigned> running{threads};
   std::atomic<unsigned> setting_up{threads};
+  std::atomic<bool> go{false};
   for (auto& lp : loops) {
     LoopThread* l = lp.get();
     l->control.setting_up = &setting_up;
+    l->control.go = &go;
     l->thread = std::thread([l, &engine, &running, &done] {
       l->status = engine->run(l->ctx);
       l->control.set_up_done();
@@ -244,7 +246,8 @@ Result<int> serve(const ServeConfig& cfg) {
     });
   }
 
-  // Every loop has made its fds and armed its listeners (or has already failed).
+  // Every loop has made its fds and armed its listeners (or has already failed); they
+  // wait for `go` below before serving.
   for (unsigned n = setting_up.load(std::memory_order_acquire); n != 0; n = setting_up.load(std::memory_order_acquire))
     setting_up.wait(n);
 
@@ -261,8 +264,10 @@ Result<int> serve(const ServeConfig& cfg) {
     if (started) log::info("seccomp: system call allow-list installed");
   }
   if (started) run_seccomp_probe();  // test hook (ECO_TEST_SECCOMP_PROBE); no-op otherwise
+  if (!started) set_phase(loops, engine::Phase::stop);  // before go: no loop serves at all
+  go.store(true, std::memory_order_release);
+  go.notify_all();
   if (!started) {
-    set_phase(loops, engine::Phase::stop);
     for (auto& l : loops) l->thread.join();
     return started.error();
   }

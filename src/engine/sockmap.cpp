@@ -103,6 +103,7 @@ class SockmapLoop {
   void accept_some(size_t i);
   void add_conn(int fd, const sockaddr_storage& ss, socklen_t len);
   void kernel_event(uint32_t slot, uint32_t events);
+  void look_at(uint32_t slot);
   void to_user_mode(uint32_t slot);
   void break_conn(uint32_t slot);
   void check_closing();
@@ -163,10 +164,16 @@ class SockmapLoop {
 
 void SockmapLoop::on_handoff(void* self, uint64_t, uint64_t tag) {
   auto* loop = static_cast<SockmapLoop*>(self);
-  Conn* c = loop->by_tag(tag);
-  if (!c) return;
-  if (loop->kernel_->conn_stats(c->cookie).broken) return loop->break_conn(uint32_t(tag));
-  if (c->in_kernel) loop->to_user_mode(uint32_t(tag));
+  if (loop->by_tag(tag)) loop->look_at(uint32_t(tag));
+}
+
+// Acts on what the verdict decided for a connection: reset it if it is broken, serve
+// it in user mode if it was handed over.
+void SockmapLoop::look_at(uint32_t slot) {
+  Conn& c = conns_[slot];
+  SockmapConnStats ks = kernel_->conn_stats(c.cookie);
+  if (ks.broken) break_conn(slot);
+  else if (ks.handed_off && c.in_kernel) to_user_mode(slot);
 }
 
 // The verdict met a retransmission whose old bytes it could not cut off, and dropped
@@ -452,10 +459,10 @@ void SockmapLoop::to_user_mode(uint32_t slot) {
 // The kernel's byte counter into the server's tcp_bytes; with check_held, also the
 // safety net over handed-over connections.
 void SockmapLoop::fold_counters(bool check_held) {
-  uint64_t total = kernel_ ? kernel_->total_bytes() : 0;
-  if (total > kernel_folded_) {
-    Counters::add(counters_.tcp_bytes, total - kernel_folded_);
-    kernel_folded_ = total;
+  SockmapKernel::Totals totals = kernel_ ? kernel_->totals() : SockmapKernel::Totals{};
+  if (totals.bytes > kernel_folded_) {
+    Counters::add(counters_.tcp_bytes, totals.bytes - kernel_folded_);
+    kernel_folded_ = totals.bytes;
   }
   if (!check_held) return;
   // Hand-overs and broken connections are announced on the ring. If it was full, some
@@ -466,20 +473,15 @@ void SockmapLoop::fold_counters(bool check_held) {
   // is a loss; only then does the scan run.
   if (kernel_) {
     kernel_->drain_handoffs();
-    uint64_t announced = kernel_->total_handoffs() + kernel_->total_broken();
+    uint64_t announced = totals.handoffs + totals.broken;
     bool short_now = announced > kernel_->records() + lost_seen_;
     bool lost = short_now && ring_short_;
     ring_short_ = short_now && !lost;
     if (lost) {
       lost_seen_ = announced - kernel_->records();
       log::warn("sockmap: the hand-over ring overflowed; checking every connection's kernel state");
-      for (uint32_t slot = 0; slot < conns_.size(); ++slot) {
-        Conn& c = conns_[slot];
-        if (c.fd < 0 || !c.cookie) continue;
-        SockmapConnStats ks = kernel_->conn_stats(c.cookie);
-        if (ks.broken) break_conn(slot);
-        else if (ks.handed_off && c.in_kernel) to_user_mode(slot);
-      }
+      for (uint32_t slot = 0; slot < conns_.size(); ++slot)
+        if (conns_[slot].fd >= 0 && conns_[slot].cookie) look_at(slot);
     }
   }
   if (max_duration_ns_) {

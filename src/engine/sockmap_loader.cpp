@@ -144,20 +144,13 @@ SockmapConnStats SockmapKernel::conn_stats(uint64_t cookie) const {
   return out;
 }
 
-uint64_t SockmapKernel::stat(uint32_t which) const {
+SockmapKernel::Totals SockmapKernel::totals() const {
+  // The verdict keeps them in an eco_conn_state under a key no socket has (stat_add).
   eco_conn_state t{};
   uint64_t key = ECO_TOTALS_KEY;
-  if (bpf_map_lookup_elem(conns_.get(), &key, &t) != 0) return 0;
-  switch (which) {
-    case ECO_STAT_BYTES: return t.redirected;
-    case ECO_STAT_HANDOFFS: return t.passed;
-    default: return t.repeats;
-  }
+  if (bpf_map_lookup_elem(conns_.get(), &key, &t) != 0) return {};
+  return {.bytes = t.redirected, .handoffs = t.passed, .broken = t.repeats};
 }
-
-uint64_t SockmapKernel::total_bytes() const { return stat(ECO_STAT_BYTES); }
-uint64_t SockmapKernel::total_handoffs() const { return stat(ECO_STAT_HANDOFFS); }
-uint64_t SockmapKernel::total_broken() const { return stat(ECO_STAT_BROKEN); }
 
 int SockmapKernel::handoff_fd() const { return ring_buffer__epoll_fd(ring_); }
 void SockmapKernel::drain_handoffs() { ring_buffer__consume(ring_); }

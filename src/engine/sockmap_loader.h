@@ -50,21 +50,23 @@ class SockmapKernel {
   // Forgets a connection's state (the sockhash entry goes with the socket's close).
   void forget(uint64_t cookie);
   SockmapConnStats conn_stats(uint64_t cookie) const;
-  // Loop-wide totals: bytes redirected, connections handed off.
-  uint64_t total_bytes() const;
-  uint64_t total_handoffs() const;
-  uint64_t total_broken() const;  // connections the verdict marked broken, ever
+  // Loop-wide totals, in one map lookup.
+  struct Totals {
+    uint64_t bytes = 0;     // redirected (echoed in-kernel)
+    uint64_t handoffs = 0;  // connections handed to user space, ever
+    uint64_t broken = 0;    // connections the verdict marked broken, ever
+  };
+  Totals totals() const;
 
   int handoff_fd() const;  // epoll this; then call drain_handoffs()
   void drain_handoffs();
   void deliver(uint64_t cookie, uint64_t tag);  // from the ring callback
-  // Ring records delivered so far: fewer than total_handoffs() + total_broken() after
+  // Ring records delivered so far: fewer than totals().handoffs + .broken after
   // drain_handoffs() means some were lost (the ring was full).
   uint64_t records() const { return records_; }
 
  private:
   SockmapKernel() = default;
-  uint64_t stat(uint32_t which) const;
 
   Fd socks_, conns_, ring_map_;
   ring_buffer* ring_ = nullptr;

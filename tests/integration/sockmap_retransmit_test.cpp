@@ -47,27 +47,41 @@ uint16_t tcp_checksum(const iphdr& ip, const std::vector<uint8_t>& segment) {
   return checksum(buf.data(), buf.size());
 }
 
-// Waits (bounded) for the IPv4 packet on lo from port `sport` to `dport` whose TCP
-// payload is `len` bytes; returns it (IP header onwards), or empty.
-std::vector<uint8_t> capture(int ps, uint16_t sport, uint16_t dport, size_t len, int timeout_ms) {
-  const double deadline = now_ms() + timeout_ms;
+// The next IPv4 TCP packet on lo from port `sport` to `dport` before the deadline, IP
+// header onwards, or empty.
+std::vector<uint8_t> next_segment(int ps, uint16_t sport, uint16_t dport, double deadline, int poll_ms) {
   std::vector<uint8_t> pkt(70000);
   while (now_ms() < deadline) {
     pollfd p{ps, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
+    if (::poll(&p, 1, poll_ms) <= 0) continue;
     ssize_t n = ::recv(ps, pkt.data(), pkt.size(), 0);
     if (n < int(sizeof(iphdr) + sizeof(tcphdr))) continue;
-    auto* ip = reinterpret_cast<iphdr*>(pkt.data());
+    auto* ip = reinterpret_cast<const iphdr*>(pkt.data());
     if (ip->version != 4 || ip->protocol != IPPROTO_TCP) continue;
-    size_t ihl = size_t(ip->ihl) * 4;
-    auto* th = reinterpret_cast<tcphdr*>(pkt.data() + ihl);
-    size_t thl = size_t(th->doff) * 4;
-    size_t total = ntohs(ip->tot_len);
-    if (ntohs(th->source) != sport || ntohs(th->dest) != dport || total != ihl + thl + len) continue;
-    pkt.resize(total);
+    auto* th = reinterpret_cast<const tcphdr*>(pkt.data() + size_t(ip->ihl) * 4);
+    if (ntohs(th->source) != sport || ntohs(th->dest) != dport) continue;
+    pkt.resize(size_t(n));
     return pkt;
   }
   return {};
+}
+
+// Waits (bounded) for the segment from `sport` to `dport` whose TCP payload is `len`
+// bytes; returns it (IP header onwards), or empty.
+std::vector<uint8_t> capture(int ps, uint16_t sport, uint16_t dport, size_t len, int timeout_ms) {
+  const double deadline = now_ms() + timeout_ms;
+  for (;;) {
+    std::vector<uint8_t> pkt = next_segment(ps, sport, dport, deadline, 50);
+    if (pkt.empty()) return pkt;
+    auto* ip = reinterpret_cast<const iphdr*>(pkt.data());
+    size_t ihl = size_t(ip->ihl) * 4;
+    size_t thl = size_t(reinterpret_cast<const tcphdr*>(pkt.data() + ihl)->doff) * 4;
+    size_t total = ntohs(ip->tot_len);
+    if (total == ihl + thl + len && total <= pkt.size()) {
+      pkt.resize(total);
+      return pkt;
+    }
+  }
 }
 
 // Where the timestamp option (kind 8) of a TCP header starts, or 0.
@@ -92,23 +106,15 @@ size_t ts_option(const uint8_t* th, size_t thl) {
 bool newest_timestamps(int ps, uint16_t sport, uint16_t dport, int wait_ms, uint8_t out[8]) {
   bool found = false;
   const double deadline = now_ms() + wait_ms;
-  std::vector<uint8_t> pkt(70000);
-  while (now_ms() < deadline) {
-    pollfd p{ps, POLLIN, 0};
-    if (::poll(&p, 1, 5) <= 0) continue;
-    ssize_t n = ::recv(ps, pkt.data(), pkt.size(), 0);
-    if (n < int(sizeof(iphdr) + sizeof(tcphdr))) continue;
-    auto* ip = reinterpret_cast<iphdr*>(pkt.data());
-    if (ip->version != 4 || ip->protocol != IPPROTO_TCP) continue;
-    const uint8_t* th = pkt.data() + size_t(ip->ihl) * 4;
-    auto* t = reinterpret_cast<const tcphdr*>(th);
-    if (ntohs(t->source) != sport || ntohs(t->dest) != dport) continue;
-    if (size_t at = ts_option(th, size_t(t->doff) * 4)) {
+  for (;;) {
+    std::vector<uint8_t> pkt = next_segment(ps, sport, dport, deadline, 5);
+    if (pkt.empty()) return found;
+    const uint8_t* th = pkt.data() + size_t(reinterpret_cast<const iphdr*>(pkt.data())->ihl) * 4;
+    if (size_t at = ts_option(th, size_t(reinterpret_cast<const tcphdr*>(th)->doff) * 4)) {
       std::memcpy(out, th + at + 2, 8);
       found = true;
     }
   }
-  return found;
 }
 
 TEST(SockmapRetransmit, OverlappingRetransmissionIsEchoedOnce) {

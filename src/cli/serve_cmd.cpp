@@ -37,9 +37,9 @@ Command add_serve(CLI::App& app) {
   sub->add_option("-t,--threads", a->cfg.threads, "Event-loop threads (default: one per core)")
       ->check(CLI::Range(1u, 1024u));
   sub->add_option("--engine", a->cfg.engine,
-                  "I/O engine: auto (io_uring where the kernel allows it, else epoll), uring, epoll, or "
-                  "sockmap (opt-in: TCP echoed in the kernel by eBPF, fastest at few connections; needs root or "
-                  "CAP_BPF+CAP_NET_ADMIN)")
+                  "I/O engine: sockmap (TCP echoed in the kernel by eBPF; needs root or CAP_BPF+CAP_NET_ADMIN), "
+                  "uring (io_uring), epoll, or auto: the first of those three that can serve as asked, with one "
+                  "log line saying why it passed over one")
       ->default_str("auto");
   // Hidden io_uring knobs, for tests (a deliberately tiny buffer ring) and tuning.
   sub->add_option("--uring-ring-entries", a->cfg.engine_config.ring_entries, "io_uring SQ entries")

@@ -41,6 +41,19 @@ std::string sockmap_cannot_enforce(const EngineConfig& cfg) {
   return flags;
 }
 
+// Why "auto" passes over sockmap for this server ("" when it does not). The settings
+// are checked before the trial load, so a server that could not use sockmap never
+// loads a BPF program.
+std::string auto_skips_sockmap(const EngineConfig& cfg, const ServeTraits& traits) {
+  if (!traits.tcp) return "no TCP listener";
+  if (std::string flags = sockmap_cannot_enforce(cfg); !flags.empty())
+    return fmt::format("it cannot enforce {}", flags);
+  if (traits.drops_privileges) return "--user/--group drop the privileges it loads with";
+  if (traits.seccomp) return "--seccomp does not allow bpf()";
+  if (cfg.ring_entries || cfg.buf_ring_entries || cfg.buf_ring_size) return "--uring-* options are set";
+  return sockmap_unavailable();
+}
+
 }  // namespace
 
 std::vector<std::string> engine_names() {
@@ -52,15 +65,13 @@ std::vector<std::string> engine_names() {
 }
 
 Result<Engine> choose(const std::string& requested, std::string& note) {
-  return choose(requested, EngineConfig{}, note);
+  return choose(requested, EngineConfig{}, ServeTraits{}, note);
 }
 
-Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, std::string& note) {
+Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, const ServeTraits& traits,
+                      std::string& note) {
   note.clear();
   if (requested == "epoll") return Engine{"epoll", &run_epoll};
-  // sockmap is opt-in, never picked by auto: it wins at one connection but has half
-  // io_uring's round trips/s at 50 (docs/benchmarks.md), and it refuses the per-byte
-  // limits. A default must not be slower where most servers live.
   if (requested == "sockmap") {
     std::string flags = sockmap_cannot_enforce(cfg);
     if (!flags.empty())
@@ -73,11 +84,26 @@ Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, std
 #endif
     return Error{fmt::format("cannot use --engine sockmap: {}", why)};
   }
-  if (requested == "uring" || requested == "auto") {
+  if (requested == "uring") {
     const UringFeatures& f = uring_features();
     if (f.available) return Engine{"uring", &run_uring};
-    if (requested == "uring") return Error{fmt::format("cannot use --engine uring: {}", f.reason)};
-    note = fmt::format("io_uring unavailable ({}); using the epoll engine", f.reason);
+    return Error{fmt::format("cannot use --engine uring: {}", f.reason)};
+  }
+  if (requested == "auto") {
+    // In-kernel echo first (issue 9): it saves the wake-up and the copies through user
+    // space. On loopback its kernel work runs on the client's core, so a local
+    // benchmark at many connections can favour io_uring (docs/benchmarks.md).
+    std::string why_not_sockmap = auto_skips_sockmap(cfg, traits);
+#ifdef ECO_HAVE_SOCKMAP
+    if (why_not_sockmap.empty()) return Engine{"sockmap", &run_sockmap};
+#endif
+    const UringFeatures& f = uring_features();
+    if (f.available) {
+      note = fmt::format("auto: not the in-kernel sockmap engine ({}); using io_uring", why_not_sockmap);
+      return Engine{"uring", &run_uring};
+    }
+    note = fmt::format("auto: not the in-kernel sockmap engine ({}), io_uring unavailable ({}); using epoll",
+                       why_not_sockmap, f.reason);
     return Engine{"epoll", &run_epoll};
   }
   return Error{fmt::format("unknown engine '{}' (choose auto, sockmap, uring or epoll)", requested)};

@@ -83,12 +83,22 @@ Status run_epoll(LoopContext& ctx);
 Status run_uring(LoopContext& ctx);
 // The sockmap engine (sockmap.cpp, issue 9) is declared in engine/sockmap.h.
 
-// Picks an engine for `requested` ("auto", "sockmap", "uring", "epoll"). For "auto" a
-// missing feature means a fallback, with `note` saying why; for a named engine it is an
-// error. With `cfg`, an engine that cannot honour a configured limit (sockmap: the
-// per-byte ones) is skipped by "auto" and refused when named.
+// What the server does around its loops that an engine must cope with. Only "auto"
+// reads it: it skips sockmap where sockmap could not serve as asked.
+struct ServeTraits {
+  bool tcp = true;                // some listener is TCP (sockmap echoes TCP only)
+  bool drops_privileges = false;  // --user/--group: the loops start without root
+  bool seccomp = false;           // --seccomp: its allow-list has no bpf()
+};
+
+// Picks an engine for `requested` ("auto", "sockmap", "uring", "epoll"). "auto" tries
+// sockmap, then io_uring, then epoll; each one it passes over is a fallback, and `note`
+// says why in one line. For a named engine a missing feature is an error. An engine
+// that cannot honour a configured limit (sockmap: the per-byte ones) is skipped by
+// "auto" and refused when named.
 Result<Engine> choose(const std::string& requested, std::string& note);
-Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, std::string& note);
+Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, const ServeTraits& traits,
+                      std::string& note);
 std::vector<std::string> engine_names();
 
 }  // namespace eco::engine

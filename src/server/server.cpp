@@ -8,6 +8,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -143,10 +144,6 @@ void set_phase(std::vector<std::unique_ptr<LoopThread>>& loops, engine::Phase p)
 }  // namespace
 
 Result<int> serve(const ServeConfig& cfg) {
-  std::string note;
-  auto engine = engine::choose(cfg.engine, cfg.engine_config, note);
-  if (!engine) return engine.error();
-  if (!note.empty()) log::info("{}", note);
   // --user/--group are looked up now (while /etc is readable, before anything binds).
   std::optional<Identity> identity;
   if (!cfg.user.empty() || !cfg.group.empty()) {
@@ -176,6 +173,17 @@ Result<int> serve(const ServeConfig& cfg) {
     bound = bind_all(*eps, threads, chosen_port);
   }
   if (!bound) return bound.error();
+  // The engine is chosen once the listeners are known: auto's first choice, the
+  // in-kernel echo, serves TCP only.
+  engine::ServeTraits traits;
+  traits.tcp = std::any_of((*bound)[0].begin(), (*bound)[0].end(),
+                           [](const engine::Listener& l) { return l.proto == net::Proto::tcp; });
+  traits.drops_privileges = identity.has_value();
+  traits.seccomp = cfg.seccomp;
+  std::string note;
+  auto engine = engine::choose(cfg.engine, cfg.engine_config, traits, note);
+  if (!engine) return engine.error();
+  if (!note.empty()) log::info("{}", note);
   // The metrics port binds with the listeners: before privileges drop, and a bad
   // address fails before anything is served.
   std::unique_ptr<MetricsServer> metrics;

@@ -291,12 +291,63 @@ TEST_F(Sockmap, NothingBpfOutlivesSigkill) {
   EXPECT_TRUE(expect_eof(fd.get(), 5000) || errno == ECONNRESET);
 }
 
-// sockmap is opt-in (see engine/choose.cpp): auto never picks it, even where it loads.
-TEST_F(Sockmap, AutoDoesNotPickSockmap) {
+// Where the program loads and nothing rules it out, auto takes the in-kernel echo first
+// (issue 9), without a fallback line.
+TEST_F(Sockmap, AutoPicksSockmapWhereItLoads) {
   Server srv({.engine = "auto"});
   ASSERT_TRUE(srv.start());
-  EXPECT_EQ(srv.count_in_log("serving with engine sockmap"), 0u) << srv.log();
-  EXPECT_TRUE(srv.wait_log("serving with engine", 1000)) << srv.log();
+  EXPECT_TRUE(srv.wait_log("serving with engine sockmap", 1000)) << srv.log();
+  EXPECT_EQ(srv.count_in_log("auto: "), 0u) << srv.log();
+  Fd fd = tcp_connect("127.0.0.1", srv.port());
+  ASSERT_TRUE(fd.valid());
+  EXPECT_TRUE(echo_once(fd.get(), "auto, in the kernel"));
+  fd.reset();
+  EXPECT_TRUE(srv.stop());
+}
+
+// Where sockmap could not serve as asked, auto passes over it with one line saying
+// why, serves with a user-space engine, and (for a reason in the settings) never loads
+// a BPF program at all.
+TEST_F(Sockmap, AutoPassesOverSockmapWithOneLineSayingWhy) {
+  struct Case {
+    ServerOptions opts;
+    const char* why;
+  };
+  std::vector<Case> cases = {
+      {{.engine = "auto", .extra = {"--max-bytes", "1000"}}, "(it cannot enforce --max-bytes)"},
+      {{.engine = "auto", .listen = {"udp://127.0.0.1:0"}}, "(no TCP listener)"},
+  };
+  if (::geteuid() == 0)
+    cases.push_back({{.engine = "auto", .extra = {"--user", "nobody"}},
+                     "(--user/--group drop the privileges it loads with)"});
+  for (Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    bool udp = c.opts.listen.front().rfind("udp://", 0) == 0;
+    Server srv(std::move(c.opts));
+    ASSERT_TRUE(srv.start());
+    ASSERT_TRUE(srv.wait_ready(15000)) << srv.log();
+    EXPECT_EQ(srv.count_in_log("auto: "), 1u) << srv.log();
+    EXPECT_EQ(srv.count_in_log(std::string("auto: not the in-kernel sockmap engine ") + c.why), 1u) << srv.log();
+    EXPECT_EQ(srv.count_in_log("serving with engine sockmap"), 0u) << srv.log();
+    EXPECT_TRUE(bpf_map_ids_of(srv.pid()).empty()) << "a BPF map was loaded anyway";
+    Fd fd = udp ? udp_socket("127.0.0.1", srv.port()) : tcp_connect("127.0.0.1", srv.port());
+    ASSERT_TRUE(fd.valid());
+    EXPECT_TRUE(echo_once(fd.get(), "in user space"));
+    fd.reset();
+    EXPECT_TRUE(srv.stop());
+  }
+}
+
+TEST(SockmapFallback, AutoSaysWhyWhenSockmapCannotLoad) {
+  ScopedEnv env("ECO_DISABLE_SOCKMAP", "1");
+  Server srv({.engine = "auto"});
+  ASSERT_TRUE(srv.start());
+  EXPECT_EQ(srv.count_in_log("auto: not the in-kernel sockmap engine (disabled by ECO_DISABLE_SOCKMAP)"), 1u)
+      << srv.log();
+  Fd fd = tcp_connect("127.0.0.1", srv.port());
+  ASSERT_TRUE(fd.valid());
+  EXPECT_TRUE(echo_once(fd.get(), "fallback"));
+  fd.reset();
   EXPECT_TRUE(srv.stop());
 }
 

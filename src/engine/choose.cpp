@@ -48,8 +48,6 @@ std::string auto_skips_sockmap(const EngineConfig& cfg, const ServeTraits& trait
   if (!traits.tcp) return "no TCP listener";
   if (std::string flags = sockmap_cannot_enforce(cfg); !flags.empty())
     return fmt::format("it cannot enforce {}", flags);
-  if (traits.drops_privileges) return "--user/--group drop the privileges it loads with";
-  if (traits.seccomp) return "--seccomp does not allow bpf()";
   if (cfg.ring_entries || cfg.buf_ring_entries || cfg.buf_ring_size) return "--uring-* options are set";
   return sockmap_unavailable();
 }

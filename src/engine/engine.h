@@ -83,12 +83,10 @@ Status run_epoll(LoopContext& ctx);
 Status run_uring(LoopContext& ctx);
 // The sockmap engine (sockmap.cpp, issue 9) is declared in engine/sockmap.h.
 
-// What the server does around its loops that an engine must cope with. Only "auto"
-// reads it: it skips sockmap where sockmap could not serve as asked.
+// What the server is asked to serve, as far as the choice of engine depends on it.
+// Only "auto" reads it: it skips sockmap where sockmap could not serve as asked.
 struct ServeTraits {
-  bool tcp = true;                // some listener is TCP (sockmap echoes TCP only)
-  bool drops_privileges = false;  // --user/--group: the loops start without root
-  bool seccomp = false;           // --seccomp: its allow-list has no bpf()
+  bool tcp = true;  // some listener is TCP (sockmap echoes TCP only)
 };
 
 // Picks an engine for `requested` ("auto", "sockmap", "uring", "epoll"). "auto" tries

@@ -178,8 +178,6 @@ Result<int> serve(const ServeConfig& cfg) {
   engine::ServeTraits traits;
   traits.tcp = std::any_of((*bound)[0].begin(), (*bound)[0].end(),
                            [](const engine::Listener& l) { return l.proto == net::Proto::tcp; });
-  traits.drops_privileges = identity.has_value();
-  traits.seccomp = cfg.seccomp;
   std::string note;
   auto engine = engine::choose(cfg.engine, cfg.engine_config, traits, note);
   if (!engine) return engine.error();
@@ -213,13 +211,6 @@ Result<int> serve(const ServeConfig& cfg) {
   if (!cfg.port_file.empty()) {
     uint16_t port = chosen_port ? chosen_port : eps->front().addr.port();
     if (auto s = write_port_file(cfg.port_file, port); !s) return s.error();
-  }
-  // Privileges go once everything that needs them is done: sockets bound, port file
-  // written (as root, like a pid file), and before any thread starts.
-  if (identity) {
-    if (auto s = drop_privileges(*identity); !s) return s.error();
-    log::info("Running as user {} (uid {}), group {} (gid {})", identity->user, identity->uid, identity->group,
-              identity->gid);
   }
   Fd done(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!done.valid()) return sys_error("eventfd");
@@ -259,16 +250,25 @@ Result<int> serve(const ServeConfig& cfg) {
   for (unsigned n = setting_up.load(std::memory_order_acquire); n != 0; n = setting_up.load(std::memory_order_acquire))
     setting_up.wait(n);
 
-  // Start-up is over (sockets, threads, engines): metrics, then the syscall filter.
+  // Start-up is over (sockets, threads, engines): privileges go, then metrics start,
+  // then the syscall filter. Privileges go only now because the sockmap engine loads its
+  // BPF program as its loop sets up; setuid() changes every thread (glibc), and no loop
+  // has served a byte yet. The port file was written as root, like a pid file.
   Status started;
-  if (metrics) {
+  if (identity) {
+    started = drop_privileges(*identity);
+    if (started)
+      log::info("Running as user {} (uid {}), group {} (gid {})", identity->user, identity->uid, identity->group,
+                identity->gid);
+  }
+  if (started && metrics) {
     MetricsSource src;
     for (auto& l : loops) src.counters.push_back(&l->counters);
     src.engine = engine->name;
     started = metrics->start(std::move(src));
   }
   if (started && cfg.seccomp) {
-    started = install_seccomp(std::string_view(engine->name) == "uring");
+    started = install_seccomp(engine->name);
     if (started) log::info("seccomp: system call allow-list installed");
   }
   if (started) run_seccomp_probe();  // test hook (ECO_TEST_SECCOMP_PROBE); no-op otherwise

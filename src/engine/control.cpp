@@ -13,13 +13,31 @@ Status LoopControl::set(Phase p) {
 }
 
 void LoopControl::set_up_done() {
-  if (!counted_ && setting_up) {
-    counted_ = true;
-    setting_up->fetch_sub(1, std::memory_order_release);
-    setting_up->notify_all();
+  if (!gate) return;
+  if (!arrived_) {
+    arrived_ = true;
+    gate->arrive();
   }
-  if (go)
-    while (!go->load(std::memory_order_acquire)) go->wait(false);
+  gate->wait_open();
+}
+
+void StartGate::arrive() {
+  setting_up_.fetch_sub(1, std::memory_order_release);
+  setting_up_.notify_all();
+}
+
+void StartGate::wait_open() {
+  while (!open_.load(std::memory_order_acquire)) open_.wait(false);
+}
+
+void StartGate::wait_all() {
+  for (unsigned n = setting_up_.load(std::memory_order_acquire); n != 0; n = setting_up_.load(std::memory_order_acquire))
+    setting_up_.wait(n);
+}
+
+void StartGate::open() {
+  open_.store(true, std::memory_order_release);
+  open_.notify_all();
 }
 
 }  // namespace eco::engine

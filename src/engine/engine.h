@@ -37,6 +37,26 @@ struct EngineConfig {
 
 enum class Phase : int { run = 0, drain = 1, stop = 2 };
 
+// The start-up handshake between the server and its loops. Each loop says when its fds
+// exist and its listeners are armed, then waits; the server waits for all of them,
+// drops privileges (--user), hardens the process (--seccomp) and opens the gate. So no
+// byte is served as root or unfiltered, and READY=1 (/readyz) means serving.
+class StartGate {
+ public:
+  explicit StartGate(unsigned loops) : setting_up_(loops) {}
+  // One more loop to wait for (sockmap's UDP loop): called by a loop that has not yet
+  // arrived itself, so the count cannot reach zero in between.
+  void add() { setting_up_.fetch_add(1, std::memory_order_relaxed); }
+  void arrive();      // a loop: set up (or failed)
+  void wait_open();   // a loop: returns once the server has opened the gate
+  void wait_all();    // the server: returns once every loop has arrived
+  void open();        // the server: let the loops serve
+
+ private:
+  std::atomic<unsigned> setting_up_;
+  std::atomic<bool> open_{false};
+};
+
 // Owned by the server, one per loop. The server changes the phase from another
 // thread and wakes the loop through `wake` (an eventfd the loop watches).
 struct LoopControl {
@@ -45,19 +65,14 @@ struct LoopControl {
   Status set(Phase p);  // stores and wakes
   Phase get() const { return Phase(phase.load(std::memory_order_acquire)); }
 
-  // Start-up handshake with the server, shared by all loops (null: none). A loop says
-  // when its fds exist and its listeners are armed, then waits for `go`: the server
-  // opens it once every loop is set up and the process is hardened (--seccomp), so no
-  // byte is served before the filter is on, and READY=1 (/readyz) means serving.
-  std::atomic<unsigned>* setting_up = nullptr;  // loops that have not said so yet
-  std::atomic<bool>* go = nullptr;
+  StartGate* gate = nullptr;  // shared by all loops; null: no handshake
   // Called by the loop's own thread once set up, and again when it ends (a loop that
-  // failed to set up must not keep the server waiting); only the first call counts.
-  // Returns once `go` is open.
+  // failed to set up must not keep the server waiting); only the first call arrives.
+  // Returns once the gate is open.
   void set_up_done();
 
  private:
-  bool counted_ = false;
+  bool arrived_ = false;
 };
 
 struct LoopContext {

@@ -223,9 +223,8 @@ Status SockmapLoop::setup() {
   if (udp_ctx_) {
     LoopContext* uctx = udp_ctx_.get();
     // The UDP loop is one more loop the server waits for before it says ready.
-    udp_control_.setting_up = ctx_.control->setting_up;
-    udp_control_.go = ctx_.control->go;
-    if (udp_control_.setting_up) udp_control_.setting_up->fetch_add(1, std::memory_order_relaxed);
+    udp_control_.gate = ctx_.control->gate;
+    if (udp_control_.gate) udp_control_.gate->add();
     udp_thread_ = std::thread([this, uctx] {
       udp_status_ = run_epoll(*uctx);
       udp_control_.set_up_done();

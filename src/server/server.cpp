@@ -229,12 +229,10 @@ Result<int> serve(const ServeConfig& cfg) {
     loops.push_back(std::move(l));
   }
   std::atomic<unsigned> running{threads};
-  std::atomic<unsigned> setting_up{threads};
-  std::atomic<bool> go{false};
+  engine::StartGate gate(threads);
   for (auto& lp : loops) {
     LoopThread* l = lp.get();
-    l->control.setting_up = &setting_up;
-    l->control.go = &go;
+    l->control.gate = &gate;
     l->thread = std::thread([l, &engine, &running, &done] {
       l->status = engine->run(l->ctx);
       l->control.set_up_done();
@@ -246,9 +244,8 @@ Result<int> serve(const ServeConfig& cfg) {
   }
 
   // Every loop has made its fds and armed its listeners (or has already failed); they
-  // wait for `go` below before serving.
-  for (unsigned n = setting_up.load(std::memory_order_acquire); n != 0; n = setting_up.load(std::memory_order_acquire))
-    setting_up.wait(n);
+  // wait for the gate to open below before serving.
+  gate.wait_all();
 
   // Start-up is over (sockets, threads, engines): privileges go, then metrics start,
   // then the syscall filter. Privileges go only now because the sockmap engine loads its
@@ -272,9 +269,8 @@ Result<int> serve(const ServeConfig& cfg) {
     if (started) log::info("seccomp: system call allow-list installed");
   }
   if (started) run_seccomp_probe();  // test hook (ECO_TEST_SECCOMP_PROBE); no-op otherwise
-  if (!started) set_phase(loops, engine::Phase::stop);  // before go: no loop serves at all
-  go.store(true, std::memory_order_release);
-  go.notify_all();
+  if (!started) set_phase(loops, engine::Phase::stop);  // before the gate opens: no loop serves
+  gate.open();
   if (!started) {
     for (auto& l : loops) l->thread.join();
     return started.error();

@@ -325,6 +325,7 @@ TEST_F(Sockmap, AutoPassesOverSockmapWithOneLineSayingWhy) {
   std::vector<Case> cases = {
       {{.engine = "auto", .extra = {"--max-bytes", "1000"}}, "(it cannot enforce --max-bytes)"},
       {{.engine = "auto", .listen = {"udp://127.0.0.1:0"}}, "(no TCP listener)"},
+      {{.engine = "auto", .extra = {"--uring-ring-entries", "64"}}, "(--uring-* options are set)"},
   };
   for (Case& c : cases) {
     SCOPED_TRACE(c.why);

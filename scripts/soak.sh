@@ -14,11 +14,12 @@ ECO=$1 TOTAL=${2:-600}
 PROXY=${3:-$(dirname "$ECO")/tests/tools/fault_proxy}
 ENGINES=${4:-"epoll uring sockmap"}
 TMP=$(mktemp -d /tmp/eco-soak-XXXXXX)
-SPID="" PXPID=""
+SPID="" PXPID="" RDPID=""
 cleanup() {
   local rc=$?
   [ -n "$PXPID" ] && kill -9 "$PXPID" 2>/dev/null || true
   [ -n "$SPID" ] && kill -9 "$SPID" 2>/dev/null || true
+  [ -n "$RDPID" ] && kill -9 "$RDPID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$TMP"
   exit $rc
@@ -32,6 +33,24 @@ sizes=(1 64 1024 16384 65536 200000)
 head -c 1000 /dev/urandom >"$TMP/f1k"; head -c 100000 /dev/urandom >"$TMP/f100k"
 head -c $((3 << 20)) /dev/urandom >"$TMP/f3m"
 
+# Binds the abstract datagram socket @eco-soak-PID-ENGINE, says so in $TMP/listening,
+# then waits (15 s at most) for the server's READY=1; exit 1 if it does not come. Run
+# it with &: exec makes $! the listener itself, so killing it leaves nothing behind.
+wait_ready() {
+  exec python3 - "eco-soak-$$-$1" "$TMP/listening" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0" + sys.argv[1])
+open(sys.argv[2], "w").write("yes\n")
+s.settimeout(15)
+try:
+    while b"READY=1" not in s.recv(4096):
+        pass
+except socket.timeout:
+    sys.exit(1)
+PY
+}
+
 n_engines=$(wc -w <<<"$ENGINES")
 per_engine=$(( TOTAL / n_engines ))
 grand_bytes=0 grand_rounds=0
@@ -39,13 +58,22 @@ for engine in $ENGINES; do
   rm -f "$TMP/port"
   idle=(--idle-timeout 30s)
   [ "$engine" = sockmap ] && idle=()  # sockmap refuses per-byte limits (the kernel echoes)
-  "$ECO" serve --engine "$engine" --listen 127.0.0.1:0 --threads 2 --quiet --drain-timeout 2s "${idle[@]}" \
-    --port-file "$TMP/port" 2>"$TMP/server.log" &
+  # The fd baseline is taken once the server says READY=1 (sd_notify): every loop has
+  # made its fds then (sockmap: its BPF maps), so a slow start cannot look like a leak.
+  rm -f "$TMP/listening"
+  wait_ready "$engine" &
+  RDPID=$!
+  for _ in $(seq 300); do [ -s "$TMP/listening" ] && break; sleep 0.02; done
+  [ -s "$TMP/listening" ] || fail "the READY=1 listener did not start"
+  NOTIFY_SOCKET="@eco-soak-$$-$engine" "$ECO" serve --engine "$engine" --listen 127.0.0.1:0 --threads 2 --quiet \
+    --drain-timeout 2s "${idle[@]}" --port-file "$TMP/port" 2>"$TMP/server.log" &
   SPID=$!
-  for _ in $(seq 300); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+  while kill -0 $RDPID 2>/dev/null && kill -0 $SPID 2>/dev/null; do sleep 0.02; done
+  kill -0 $SPID 2>/dev/null || fail "$engine server exited at start: $(cat "$TMP/server.log")"
+  rc=0; wait $RDPID || rc=$?; RDPID=""
+  [ $rc -eq 0 ] || fail "$engine server sent no READY=1 within 15 s: $(cat "$TMP/server.log")"
   [ -s "$TMP/port" ] || fail "$engine server did not start: $(cat "$TMP/server.log")"
   PORT=$(cat "$TMP/port") TARGET=127.0.0.1:$(cat "$TMP/port")
-  sleep 0.3
   fds() { ls /proc/$SPID/fd | wc -l; }
   threads() { awk '/^Threads:/{print $2}' /proc/$SPID/status; }
   rss() { awk '/^VmRSS:/{print $2}' /proc/$SPID/status; }

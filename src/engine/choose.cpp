@@ -62,10 +62,6 @@ std::vector<std::string> engine_names() {
 #endif
 }
 
-Result<Engine> choose(const std::string& requested, std::string& note) {
-  return choose(requested, EngineConfig{}, ServeTraits{}, note);
-}
-
 Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, const ServeTraits& traits,
                       std::string& note) {
   note.clear();

@@ -109,7 +109,6 @@ struct ServeTraits {
 // says why in one line. For a named engine a missing feature is an error. An engine
 // that cannot honour a configured limit (sockmap: the per-byte ones) is skipped by
 // "auto" and refused when named.
-Result<Engine> choose(const std::string& requested, std::string& note);
 Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, const ServeTraits& traits,
                       std::string& note);
 std::vector<std::string> engine_names();

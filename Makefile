@@ -1,9 +1,9 @@
-# The two commands a new user needs: `make run` and `make test`.
-# Everything else here is a convenience around CMake presets.
+# The two commands a new user needs: `make run` and `make test`; `make check` is the
+# quick everyday test run. Everything else here is a convenience around CMake presets.
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build debug asan run test test-release test-asan fuzz clean
+.PHONY: all deps build build-eco debug asan run check test test-release test-asan fuzz clean
 .PHONY: tsan test-tsan test-fuzz soak
 .PHONY: bench bench-deps bench-peers scale-bench
 
@@ -24,9 +24,20 @@ asan: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
 
+# Only the eco binary: the test suite is built by the test targets.
+build-eco: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target eco
+
 # Builds and starts the echo server on the tutorial's address (127.0.0.1:5346).
-run: build
+run: build-eco
 	./build/release/eco serve $(ARGS)
+
+# Everyday tests, a few minutes: the release build's unit, integration and packaging
+# tests (the check test preset); the namespace, hostile, soak, scale, bench and Debian
+# package tests are left to `make test`.
+check: build
+	ctest --preset check
 
 # All tests, in a release build and again under AddressSanitizer + UBSan, then each
 # libFuzzer target for 25 s, then the multi-threaded tests under ThreadSanitizer

@@ -111,7 +111,7 @@ def main():
         sys.exit(f'run-peers: {a.eco} is not an executable eco (build it: make build)')
     help_text = subprocess.run([a.eco, 'bench', '--help'], capture_output=True, text=True).stdout
     if '--conns' not in help_text:
-        sys.exit(f'run-peers: {a.eco} has no `bench` subcommand yet')
+        sys.exit(f'run-peers: {a.eco} has no `bench` subcommand (is it eco?)')
     if not shutil.which('taskset'):
         sys.exit('run-peers: taskset not found (util-linux)')
     # The generator side: this process (idle-connection opener) on the client CPUs.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Which scale-out features the eco under test really has, found by trying them (a flag
-in --help is not enough: it can land before the engines act on it). Run inside a bed
-namespace (it only uses that namespace's loopback).
+"""Checks, by trying them, the eco features the bed is built on (a flag listed in
+--help proves nothing about what the engine does with it). Run inside a bed namespace
+(it only uses that namespace's loopback); lib.sh stops the bed when one is 0.
 
 Usage: probe.py ECO [ENGINE]   prints e.g. "proxy=1 metrics=1 limits=1"
   proxy:   --proxy-protocol strips a PROXY v2 header and echoes the rest
@@ -19,11 +19,6 @@ import urllib.request
 
 ECO = sys.argv[1]
 ENGINE = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
-
-
-def help_has(flag):
-    out = subprocess.run([ECO, "serve", "--help"], capture_output=True, text=True, timeout=10).stdout
-    return flag in out
 
 
 def proxy_v2(src, dst="127.0.0.1", sport=40000, dport=5346):
@@ -75,33 +70,31 @@ def exchange(port, data, want):
 def main():
     proxy = limits = metrics = 0
     with tempfile.TemporaryDirectory() as tmp:
-        if help_has("--proxy-protocol"):
-            extra = ["--deny", "10.99.0.1/32"] if help_has("--deny") else []
-            p, port = start(["--proxy-protocol"] + extra, tmp)
-            if port:
-                try:
-                    proxy = int(exchange(port, proxy_v2("10.99.0.2") + b"ping", b"ping") == b"ping")
-                    if proxy and extra:
-                        limits = int(exchange(port, proxy_v2("10.99.0.1") + b"ping", b"ping") == b"")
-                except OSError:
-                    pass
-            stop(p)
+        # An eco that refuses a flag exits at start (no port): that feature is 0.
+        p, port = start(["--proxy-protocol", "--deny", "10.99.0.1/32"], tmp)
+        if port:
+            try:
+                proxy = int(exchange(port, proxy_v2("10.99.0.2") + b"ping", b"ping") == b"ping")
+                if proxy:
+                    limits = int(exchange(port, proxy_v2("10.99.0.1") + b"ping", b"ping") == b"")
+            except OSError:
+                pass
+        stop(p)
     with tempfile.TemporaryDirectory() as tmp:
-        if help_has("--metrics"):
-            # A fixed port on this namespace's own loopback: the probe is alone there.
-            p, port = start(["--metrics", "127.0.0.1:19100"], tmp)
-            if port:
-                for _ in range(10):  # the HTTP thread may answer a moment after the echo port
-                    try:
-                        ok = True
-                        for path in ("/healthz", "/readyz"):
-                            with urllib.request.urlopen(f"http://127.0.0.1:19100{path}", timeout=2) as r:
-                                ok = ok and r.status == 200
-                        metrics = int(ok)
-                        break
-                    except OSError:
-                        time.sleep(0.1)
-            stop(p)
+        # A fixed port on this namespace's own loopback: the probe is alone there.
+        p, port = start(["--metrics", "127.0.0.1:19100"], tmp)
+        if port:
+            for _ in range(10):  # the HTTP thread may answer a moment after the echo port
+                try:
+                    ok = True
+                    for path in ("/healthz", "/readyz"):
+                        with urllib.request.urlopen(f"http://127.0.0.1:19100{path}", timeout=2) as r:
+                            ok = ok and r.status == 200
+                    metrics = int(ok)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        stop(p)
     print(f"proxy={proxy} metrics={metrics} limits={limits}")
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Structural checks of the deployment files (issue 10), since no Docker daemon or
+"""Structural checks of the deployment files, since no Docker daemon or
 Kubernetes cluster runs here: deploy/k8s/*.yaml parsed and held to what eco really
 accepts (flags, ports, probe paths), labels and selectors that match, resources and a
 non-root securityContext everywhere; the Dockerfile's stages, install script, user and
@@ -29,19 +29,8 @@ except ImportError:
 
 SERVER_LABELS = {"app.kubernetes.io/name": "eco", "app.kubernetes.io/component": "server"}
 
-# Flags the manifests use that another change adds to eco; until the binary has them the
-# checks that need them say SKIP (and the server is started without them).
-PENDING_FLAGS = {"--metrics"}
-
 passed = 0
 failed = 0
-skipped = 0
-
-
-def skip(what):
-    global skipped
-    skipped += 1
-    print(f"SKIP: {what}")
 
 
 def check(what, ok, detail=""):
@@ -155,11 +144,8 @@ def main():
     args = c["args"]
     check("Deployment runs `eco serve`", c.get("command") == ["/usr/local/bin/eco"] and args[0] == "serve")
     used = {a.split("=", 1)[0] for a in args[1:] if a.startswith("-")}
-    pending = (used - serve_flags) & PENDING_FLAGS
-    if pending:
-        skip(f"this eco has no {' '.join(sorted(pending))} yet: the manifests are written for it")
-    check(f"every flag in the Deployment's args exists in `eco serve --help` ({' '.join(sorted(used - pending))})",
-          used - pending <= serve_flags, f"unknown: {sorted(used - serve_flags - pending)}")
+    check(f"every flag in the Deployment's args exists in `eco serve --help` ({' '.join(sorted(used))})",
+          used <= serve_flags, f"unknown: {sorted(used - serve_flags)}")
     listen = flag_value(args, "-l", "--listen")
     metrics = flag_value(args, "--metrics")
     ports = {(p["name"]): p for p in c["ports"]}
@@ -187,9 +173,6 @@ def main():
     # port 0): flags parse together, and it drains and exits 0 on SIGTERM.
     with tempfile.TemporaryDirectory() as tmp:
         run = [eco] + [("127.0.0.1:0" if a in (listen, metrics) else a) for a in args]
-        for flag in pending:  # drop "--flag VALUE"
-            i = run.index(flag)
-            del run[i:i + 2]
         run += ["--port-file", os.path.join(tmp, "port")]
         p = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         up = False
@@ -270,7 +253,7 @@ def main():
     check(f"EXPOSE ({' '.join(sorted(exposed))}) matches the container ports", exposed == want, str(want))
     ep = json.loads(next(ln[len("ENTRYPOINT"):] for ln in lines if ln.upper().startswith("ENTRYPOINT")))
     cmd = json.loads(next(ln[len("CMD"):] for ln in lines if ln.upper().startswith("CMD")))
-    cused = {a for a in cmd[1:] if a.startswith("-")} - pending
+    cused = {a for a in cmd[1:] if a.startswith("-")}
     check("ENTRYPOINT is eco and CMD's flags exist in `eco serve --help`",
           ep == ["/usr/local/bin/eco"] and cmd[0] == "serve" and cused <= serve_flags, f"unknown: {cused - serve_flags}")
     check("CMD serves on the same ports as the manifests",
@@ -337,5 +320,5 @@ esac
 
 if __name__ == "__main__":
     main()
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

@@ -11,9 +11,9 @@
 #      combined with `eco bench merge`;
 #   4. UDP to an anycast address over an ECMP route: sockets spread over the servers.
 #
-# Usage: [BED_ENGINE=epoll|uring|...] scale_test.sh ECO_BINARY. Exit 0 pass, 1 fail, 77 skipped (no namespaces here).
-# Parts that need an eco feature not built yet (--proxy-protocol, --metrics, --deny)
-# are reported as skipped, and the bed falls back (TCP checks, no PROXY header).
+# Usage: [BED_ENGINE=epoll|uring|...] scale_test.sh ECO_BINARY. Exit 0 pass, 1 fail, 77 skipped
+# (no namespaces or no haproxy here). An eco without working --proxy-protocol, --deny on
+# the PROXY source or --metrics fails at bed_up (scripts/testbed/probe.py names which).
 set -euo pipefail
 
 ECO=${1:?usage: scale_test.sh ECO_BINARY}
@@ -29,10 +29,9 @@ if ! why=$(bed_can_run); then
 fi
 command -v haproxy >/dev/null 2>&1 || { echo "SKIP: scale test needs haproxy (scripts/install-deps.sh installs it)"; exit 77; }
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0
 pass() { echo "PASS: $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-skip() { echo "SKIP: $*"; skipped=$((skipped + 1)); }
 check() {  # check "what" test-args...
   local what=$1; shift
   if "$@"; then pass "$what"; else fail "$what"; fi
@@ -68,8 +67,6 @@ trap 'exit 130' INT TERM
 T0=$(date +%s)
 bed_up
 echo "scale: eco features (probed): $BED_FEATURES; engine ${BED_ENGINE:-auto}; bed $BED_PREFIX in $BED_DIR"
-[ "$BED_HAS_PROXY" = 1 ] || skip "PROXY v2 parts: this eco does not act on --proxy-protocol (HAProxy sends no header; eco sees the balancer's address)"
-[ "$BED_HAS_METRICS" = 1 ] || skip "/readyz health checks: this eco has no working --metrics (HAProxy uses TCP connect checks)"
 LB="$(bed_addr lb):$BED_PORT"
 C1=$(bed_addr c1) C2=$(bed_addr c2)
 
@@ -92,10 +89,8 @@ wait_rc() { RC=0; wait "$1" || RC=$?; }
 # ---- 1. balanced load from two client hosts ----
 bed_start_servers
 bed_start_haproxy
-if [ "$BED_HAS_METRICS" = 1 ]; then
-  checks=$(bed_backend_checks | tr '\n' ' ')
-  check "HAProxy health-checks eco over HTTP on the metrics port ($checks)" test "$(grep -o L7OK <<<"$checks" | wc -l)" = 3
-fi
+checks=$(bed_backend_checks | tr '\n' ' ')
+check "HAProxy health-checks eco over HTTP on the metrics port ($checks)" test "$(grep -o L7OK <<<"$checks" | wc -l)" = 3
 bench_bg c1 load1 "$LB" --conns 6 --duration 2s --warmup 0.3s; p1=$BENCH_PID
 bench_bg c2 load2 "$LB" --conns 6 --duration 2s --warmup 0.3s; p2=$BENCH_PID
 wait_rc $p1; rc1=$RC; wait_rc $p2; rc2=$RC
@@ -107,14 +102,12 @@ bed_stop_servers
 for s in "${BED_SERVERS[@]}"; do
   check "$s got a share of the 12 connections ($(connects "$s"))" [ "$(connects "$s")" -ge 2 ]
 done
-if [ "$BED_HAS_PROXY" = 1 ]; then
-  n1=0 n2=0 nlb=0
-  for s in "${BED_SERVERS[@]}"; do
-    n1=$((n1 + $(connects "$s" "$C1"))); n2=$((n2 + $(connects "$s" "$C2"))); nlb=$((nlb + $(connects "$s" "$(bed_addr lb):")))
-  done
-  check "servers saw the real client addresses via PROXY v2 ($C1: $n1, $C2: $n2, balancer: $nlb)" \
-    test "$n1" -ge 6 -a "$n2" -ge 6 -a "$nlb" = 0
-fi
+n1=0 n2=0 nlb=0
+for s in "${BED_SERVERS[@]}"; do
+  n1=$((n1 + $(connects "$s" "$C1"))); n2=$((n2 + $(connects "$s" "$C2"))); nlb=$((nlb + $(connects "$s" "$(bed_addr lb):")))
+done
+check "servers saw the real client addresses via PROXY v2 ($C1: $n1, $C2: $n2, balancer: $nlb)" \
+  test "$n1" -ge 6 -a "$n2" -ge 6 -a "$nlb" = 0
 "$ECO" bench merge "$BED_DIR/load1.json" "$BED_DIR/load2.json" --json >"$BED_DIR/load_merged.json" || true
 merged_rt=$(jq "$BED_DIR/load_merged.json" 'd["round_trips"]')
 sum_rt=$(( $(jq "$BED_DIR/load1.json" 'd["round_trips"]') + $(jq "$BED_DIR/load2.json" 'd["round_trips"]') ))
@@ -122,45 +115,41 @@ check "eco bench merge adds the two hosts' round trips ($merged_rt = $sum_rt, $(
   test "$merged_rt" = "$sum_rt" -a "$(jq "$BED_DIR/load_merged.json" 'd["hosts"]')" = 2
 
 # ---- 2. allow/deny and per-client limits on the real addresses ----
-if [ "$BED_HAS_PROXY" = 1 ] && [ "$BED_HAS_LIMITS" = 1 ]; then
-  bed_wait_backends_down
-  new_phase limits
-  bed_start_servers --deny "$C2/32" --max-conns-per-ip 2
-  bed_wait_backends_up
-  # Client 1: 3 connections, one per server (round robin), under the limit of 2 per address.
-  bench_bg c1 limit_ok "$LB" --conns 3 --duration 2s --warmup 0; p1=$BENCH_PID
-  sleep 0.5
-  denied_rcs=""
-  for _ in 1 2 3; do
-    rc=0; bed_exec c2 "$ECO" send "$LB" "from client 2" --timeout 3s >/dev/null 2>&1 </dev/null || rc=$?
-    denied_rcs+="$rc "
-  done
-  wait_rc $p1; rc1=$RC
-  check "client 1 is served while client 2 is denied (exit $rc1, $(jq "$BED_DIR/limit_ok.json" 'd["round_trips"]') round trips, $(errors_total "$BED_DIR/limit_ok.json") errors)" \
-    test "$rc1" = 0 -a "$(errors_total "$BED_DIR/limit_ok.json")" = 0 -a "$(jq "$BED_DIR/limit_ok.json" 'd["round_trips"]')" -gt 0
-  check "client 2's connections are closed unanswered (eco send exits: $denied_rcs)" \
-    bash -c '[[ " $1" != *" 0 "* ]]' _ "$denied_rcs"
-  # Client 1 with 12 connections: 4 per server, 2 over the per-address limit on each.
-  bench_bg c1 limit_over "$LB" --conns 12 --duration 1s --warmup 0 --timeout 2s; p1=$BENCH_PID
-  wait_rc $p1; rc1=$RC
-  over_err=$(errors_total "$BED_DIR/limit_over.json")
-  check "client 1 over --max-conns-per-ip is cut (exit $rc1, $over_err connection errors, no mismatch, $(jq "$BED_DIR/limit_over.json" 'd["round_trips"]') round trips still served)" \
-    test "$rc1" = 1 -a "$over_err" -gt 0 -a "$(jq "$BED_DIR/limit_over.json" 'd["errors"]["mismatch"]')" = 0 \
-    -a "$(jq "$BED_DIR/limit_over.json" 'd["round_trips"]')" -gt 0
-  bed_stop_servers
-  denied=0 perip=0
-  for s in "${BED_SERVERS[@]}"; do
-    denied=$((denied + $(refused "$s" denied))); perip=$((perip + $(refused "$s" max_conns_per_ip)))
-  done
-  check "servers counted the refusals by reason (denied=$denied >= 3, max_conns_per_ip=$perip > 0)" \
-    test "$denied" -ge 3 -a "$perip" -gt 0
-  # The refusals are logged (at most once a second per reason) with the real client address.
-  check "refusals logged with the real client: denied $C2, max_conns_per_ip $C1" \
-    test "$(rejects denied "$C2")" -gt 0 -a "$(rejects max_conns_per_ip "$C1")" -gt 0 \
-    -a "$(rejects denied "$(bed_addr lb)")" = 0 -a "$(rejects max_conns_per_ip "$(bed_addr lb)")" = 0
-else
-  skip "allow/deny and per-client limits over PROXY v2 (this eco does not apply --deny to the PROXY source yet)"
-fi
+bed_wait_backends_down
+new_phase limits
+bed_start_servers --deny "$C2/32" --max-conns-per-ip 2
+bed_wait_backends_up
+# Client 1: 3 connections, one per server (round robin), under the limit of 2 per address.
+bench_bg c1 limit_ok "$LB" --conns 3 --duration 2s --warmup 0; p1=$BENCH_PID
+sleep 0.5
+denied_rcs=""
+for _ in 1 2 3; do
+  rc=0; bed_exec c2 "$ECO" send "$LB" "from client 2" --timeout 3s >/dev/null 2>&1 </dev/null || rc=$?
+  denied_rcs+="$rc "
+done
+wait_rc $p1; rc1=$RC
+check "client 1 is served while client 2 is denied (exit $rc1, $(jq "$BED_DIR/limit_ok.json" 'd["round_trips"]') round trips, $(errors_total "$BED_DIR/limit_ok.json") errors)" \
+  test "$rc1" = 0 -a "$(errors_total "$BED_DIR/limit_ok.json")" = 0 -a "$(jq "$BED_DIR/limit_ok.json" 'd["round_trips"]')" -gt 0
+check "client 2's connections are closed unanswered (eco send exits: $denied_rcs)" \
+  bash -c '[[ " $1" != *" 0 "* ]]' _ "$denied_rcs"
+# Client 1 with 12 connections: 4 per server, 2 over the per-address limit on each.
+bench_bg c1 limit_over "$LB" --conns 12 --duration 1s --warmup 0 --timeout 2s; p1=$BENCH_PID
+wait_rc $p1; rc1=$RC
+over_err=$(errors_total "$BED_DIR/limit_over.json")
+check "client 1 over --max-conns-per-ip is cut (exit $rc1, $over_err connection errors, no mismatch, $(jq "$BED_DIR/limit_over.json" 'd["round_trips"]') round trips still served)" \
+  test "$rc1" = 1 -a "$over_err" -gt 0 -a "$(jq "$BED_DIR/limit_over.json" 'd["errors"]["mismatch"]')" = 0 \
+  -a "$(jq "$BED_DIR/limit_over.json" 'd["round_trips"]')" -gt 0
+bed_stop_servers
+denied=0 perip=0
+for s in "${BED_SERVERS[@]}"; do
+  denied=$((denied + $(refused "$s" denied))); perip=$((perip + $(refused "$s" max_conns_per_ip)))
+done
+check "servers counted the refusals by reason (denied=$denied >= 3, max_conns_per_ip=$perip > 0)" \
+  test "$denied" -ge 3 -a "$perip" -gt 0
+# The refusals are logged (at most once a second per reason) with the real client address.
+check "refusals logged with the real client: denied $C2, max_conns_per_ip $C1" \
+  test "$(rejects denied "$C2")" -gt 0 -a "$(rejects max_conns_per_ip "$C1")" -gt 0 \
+  -a "$(rejects denied "$(bed_addr lb)")" = 0 -a "$(rejects max_conns_per_ip "$(bed_addr lb)")" = 0
 
 # ---- 3. one server drained mid-run; HAProxy routes around it ----
 bed_wait_backends_down
@@ -185,28 +174,23 @@ check "request/echo connections spread over the servers before the stop ($spread
 bench_bg c2 drain_crr "$LB" --mode crr --conns 2 --duration 4s --warmup 0 --timeout 3s; p3=$BENCH_PID
 # The /readyz and /healthz probe of the drain window (1 s) is started now and waits on a
 # FIFO: starting a shell in a namespace can take longer than the window on a loaded
-# machine (a CI run saw "no answer" from a server that had already exited).
-probe_pid=""
-if [ "$BED_HAS_METRICS" = 1 ]; then
-  mkfifo "$BED_DIR/probe.go"
-  bed_exec lb bash -c 'read -r _ <"$1"; for p in /readyz /healthz; do
-      (exec 3<>"/dev/tcp/$2/$3" && printf "GET %s HTTP/1.0\r\n\r\n" "$p" >&3 && head -1 <&3 | tr -d "\r") 2>/dev/null || echo "no answer"
-    done' _ "$BED_DIR/probe.go" "$(bed_addr "$victim")" "$BED_METRICS_PORT" >"$BED_DIR/probe.out" &
-  probe_pid=$!
-fi
+# machine, and a probe started late finds a server that has already exited.
+mkfifo "$BED_DIR/probe.go"
+bed_exec lb bash -c 'read -r _ <"$1"; for p in /readyz /healthz; do
+    (exec 3<>"/dev/tcp/$2/$3" && printf "GET %s HTTP/1.0\r\n\r\n" "$p" >&3 && head -1 <&3 | tr -d "\r") 2>/dev/null || echo "no answer"
+  done' _ "$BED_DIR/probe.go" "$(bed_addr "$victim")" "$BED_METRICS_PORT" >"$BED_DIR/probe.out" &
+probe_pid=$!
 sleep 0.9
 before=$(( $(connects "${others[0]}") + $(connects "${others[1]}") ))
 bed_signal_server "$victim" TERM
-if [ -n "$probe_pid" ]; then
-  # While it drains: not ready (HAProxy's check fails, no new connections), still alive.
-  # Probed once the server has said it is draining (bounded wait), so never before.
-  for _ in $(seq 100); do grep -q 'no longer accepting' "$BED_DIR/$victim.log" && break; sleep 0.01; done
-  echo go >"$BED_DIR/probe.go"
-  wait "$probe_pid" || true
-  ready=$(sed -n 1p "$BED_DIR/probe.out") alive=$(sed -n 2p "$BED_DIR/probe.out")
-  check "draining $victim: /readyz says '$ready', /healthz says '$alive'" \
-    test "$(cut -d' ' -f2 <<<"$ready")" = 503 -a "$(cut -d' ' -f2 <<<"$alive")" = 200
-fi
+# While it drains: not ready (HAProxy's check fails, no new connections), still alive.
+# Probed once the server has said it is draining (bounded wait), so never before.
+for _ in $(seq 100); do grep -q 'no longer accepting' "$BED_DIR/$victim.log" && break; sleep 0.01; done
+echo go >"$BED_DIR/probe.go"
+wait "$probe_pid" || true
+ready=$(sed -n 1p "$BED_DIR/probe.out") alive=$(sed -n 2p "$BED_DIR/probe.out")
+check "draining $victim: /readyz says '$ready', /healthz says '$alive'" \
+  test "$(cut -d' ' -f2 <<<"$ready")" = 503 -a "$(cut -d' ' -f2 <<<"$alive")" = 200
 bed_wait_server "$victim" 5
 check "$victim drained and exited 0 after SIGTERM (exit $BED_STOP_RC)" [ "$BED_STOP_RC" = 0 ]
 check "HAProxy marked $victim DOWN" bed_wait_backend "$victim" DOWN
@@ -254,5 +238,5 @@ done
 check "24 UDP sockets spread over the servers by ECMP ($spread)" [ "$used" -ge 2 ]
 
 echo "scale: $(( $(date +%s) - T0 )) s on the bed"
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sockmap engine against io_uring and epoll (issue 9): 64-byte ping-pong at 1 and
+# The sockmap engine against io_uring and epoll: 64-byte ping-pong at 1 and
 # 50 connections, and connection churn (crr: connect, one 64-byte echo, close) at 10,
 # engines interleaved within each repetition, medians over the reps.
 # Server pinned to CPU 0 (--threads 1), eco bench pinned to CPU 1. Machine-wide CPU

@@ -10,7 +10,7 @@ packages=(
   python3 iproute2 procps
   systemd  # systemd-socket-activate, for the socket-activation tests
   zlib1g-dev nlohmann-json3-dev libhdrhistogram-java default-jre-headless
-  clang llvm libbpf-dev bpftool  # the sockmap engine's BPF program, built into the binary (issue 9)
+  clang llvm libbpf-dev bpftool  # the sockmap engine's BPF program, built into the binary
   libcpp-httplib-dev libtomlplusplus-dev libseccomp-dev  # --metrics, --config, --seccomp
   util-linux  # setpriv, for the CAP_NET_BIND_SERVICE test
   haproxy python3-yaml  # the scale-out test bed's balancer; deploy manifest checks (tests/scale)

@@ -252,7 +252,7 @@ def _ok(s):
 
 def ratio_table(info, a, servers, scenarios, summary):
     """The compact view for docs/benchmarks.md: every server against eco (io_uring),
-    one column per scenario, then the issue's targets checked one by one from the
+    one column per scenario, then eco's speed targets checked one by one from the
     same numbers (so the verdict cannot drift from the table)."""
     L = []
     load = [sc for sc in scenarios if not sc.get('idle')]
@@ -297,7 +297,7 @@ def ratio_table(info, a, servers, scenarios, summary):
         if any_cell:
             L.append(f'| {srv.row} | ' + ' | '.join(cells) + ' |')
     L.append('')
-    L.append('Targets (issue 6), checked against the best peer in each scenario:')
+    L.append("eco's targets, checked against the best peer in each scenario:")
     L.append('')
     L.extend(target_lines(servers, scenarios, summary))
     L.append('')

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-// The sockmap engine's in-kernel echo (issue 9): an sk_skb stream-verdict program
+// The sockmap engine's in-kernel echo: an sk_skb stream-verdict program
 // attached to a sockhash. Every segment a member socket receives is redirected to the
 // egress of the same socket, so the echo never wakes user space.
 //

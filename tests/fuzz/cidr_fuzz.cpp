@@ -60,7 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!s.ok() && s.error().message.empty()) std::abort();
     if (c.ok()) {
       if (deny) any_deny = true;
-      // Entries inside ::ffff:0:0/96 become the IPv4 network (a bug this target found).
+      // Entries inside ::ffff:0:0/96 become the IPv4 network (peers in that range are
+      // judged as IPv4, so an IPv6 entry there would match nobody).
       // An IPv6 entry of /80 to /95 only overlaps that range: its own (mapped) address is
       // judged as IPv4 and so is not "contained"; that one case is left unchecked.
       static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};

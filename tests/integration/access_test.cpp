@@ -1,4 +1,4 @@
-// --allow / --deny (issue 7): CIDR lists, IPv4 and IPv6, checked before any byte is
+// --allow / --deny: CIDR lists, IPv4 and IPv6, checked before any byte is
 // echoed; a refused connection is closed at once and counted as "denied". They apply
 // to UDP datagrams too.
 #include <poll.h>

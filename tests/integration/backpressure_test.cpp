@@ -24,7 +24,8 @@ constexpr size_t kBlock = (1u << 20) + 7;
 TEST_P(Backpressure, NonReadingClientKeepsServerMemoryFlatAndOthersServed) {
   // One thread: the flooding client and the second client share the event loop. Debug
   // logging: on a mismatch, sockmap's per-connection books (TCP, verdict, user space)
-  // show which side miscounted; this case found the repeated-segment bug (issue 9).
+  // show which side miscounted (a repeated segment shows as the verdict judging more
+  // bytes than TCP received).
   Server* srv = start_server({.extra = {"--threads", "1", "--log-level", "debug"}});
   ASSERT_TRUE(srv);
   {

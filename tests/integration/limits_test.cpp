@@ -1,4 +1,4 @@
-// Connection limits (issue 7): --max-conns (all threads together), --max-conns-per-ip,
+// Connection limits: --max-conns (all threads together), --max-conns-per-ip,
 // --idle-timeout, --max-conn-duration, --max-bytes and the per-source byte rate.
 // Excess connections are closed at once and counted by reason in the final summary.
 #include <thread>

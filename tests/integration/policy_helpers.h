@@ -1,5 +1,5 @@
 #pragma once
-// Helpers for the limits/access/PROXY/UDP-guard tests (issue 7): clients from a chosen
+// Helpers for the limits/access/PROXY/UDP-guard tests: clients from a chosen
 // loopback source address or port, "was this connection closed by the server", and
 // the server's final summary line (where refusals are counted by reason).
 #include <arpa/inet.h>

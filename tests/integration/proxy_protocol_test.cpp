@@ -1,4 +1,4 @@
-// PROXY protocol v1/v2 on TCP listeners (--proxy-protocol, issue 7): the header is
+// PROXY protocol v1/v2 on TCP listeners (--proxy-protocol): the header is
 // never echoed, the bytes after it are (in order, even when they share its segment),
 // and the client it names is what logs, allow/deny and per-source limits see.
 // Malformed, missing or slow headers close the connection and are counted.

@@ -1,8 +1,8 @@
-// A retransmission that overlaps bytes the server already has (issue 9's repeated
-// segment). TCP queues such a segment whole and leaves skipping the old part to the
-// reader; the sockmap verdict sees whole skbs, so it must cut the old part off itself,
-// or the echo repeats it. Under load this happened by chance (one run in twenty); here
-// it is made on purpose: the client's segment carrying A is captured on loopback, and
+// A retransmission that overlaps bytes the server already has. TCP queues such a
+// segment whole and leaves skipping the old part to the reader; the sockmap verdict
+// sees whole skbs, so it must cut the old part off itself, or the echo repeats it.
+// Under load such segments arrive by chance (a non-reading client's closed window
+// makes them); here one is made on purpose: the client's segment carrying A is captured on loopback, and
 // a copy of it carrying A + B is injected through a raw socket. The server must echo
 // A and B once each. Root only (raw and packet sockets).
 #include <arpa/inet.h>

@@ -1,4 +1,4 @@
-// The sockmap engine's own behaviour (issue 9), beyond the engine-parametrised suite:
+// The sockmap engine's own behaviour, beyond the engine-parametrised suite:
 // bytes sent before the server has even accepted come back in order; a client that
 // sends without reading is stopped (kernel and user memory stay bounded) while others
 // are served; the kernel's byte counts reach the summary; nothing BPF outlives a
@@ -146,9 +146,9 @@ TEST_F(Sockmap, SendingRightAfterConnectComesBackInOrder) {
   EXPECT_TRUE(srv.stop());
 }
 
-// A client that writes 64 MiB and never reads. The kernel path alone would keep
-// accepting (measured before the fix: all of it, ~2x that in unaccounted kernel
-// memory); the engine must stop the client after a bounded amount, keep the
+// A client that writes 64 MiB and never reads. A verdict that always redirected would
+// keep accepting (measured: all of it, ~2x that in kernel memory charged to no socket;
+// docs/engines.md); the engine must stop the client after a bounded amount, keep the
 // socket memory the kernel accounts and the server's RSS bounded, serve another
 // client meanwhile, and still echo every byte in order once the client reads.
 TEST_F(Sockmap, NonReadingClientIsStoppedWithBoundedMemory) {
@@ -271,7 +271,7 @@ TEST_F(Sockmap, NothingBpfOutlivesSigkill) {
   EXPECT_TRUE(echo_once(fd.get(), "in the kernel"));
   // Its maps (the verdict program is held only by its sockhash). Each loop thread loads
   // its own copy as it starts, and the one that did not take this connection may not
-  // have yet (a CI run saw 3 of 6): wait for both, bounded.
+  // have made its maps yet (3 of 6 is possible here): wait for both, bounded.
   std::vector<uint32_t> ids = bpf_map_ids_of(srv.pid());
   for (int i = 0; i < 200 && ids.size() < 6; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -291,8 +291,8 @@ TEST_F(Sockmap, NothingBpfOutlivesSigkill) {
   EXPECT_TRUE(expect_eof(fd.get(), 5000) || errno == ECONNRESET);
 }
 
-// Where the program loads and nothing rules it out, auto takes the in-kernel echo first
-// (issue 9), without a fallback line; --user does not rule it out (the program is loaded
+// Where the program loads and nothing rules it out, auto takes the in-kernel echo first,
+// without a fallback line; --user does not rule it out (the program is loaded
 // before privileges go).
 TEST_F(Sockmap, AutoPicksSockmapWhereItLoads) {
   std::vector<std::vector<std::string>> extras = {{}};

@@ -1,4 +1,4 @@
-// UDP abuse guard (issue 7): no echo to reflector source ports (default list, or
+// UDP abuse guard: no echo to reflector source ports (default list, or
 // --udp-drop-ports), and a per-source datagram rate; every drop counted by reason.
 #include <arpa/inet.h>
 #include <netinet/in.h>

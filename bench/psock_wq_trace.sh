@@ -4,8 +4,8 @@
 # waited in the queue and how long they ran (bench/psock_wq_trace.py). As root.
 #   bench/psock_wq_trace.sh build/release/tests/hostile/hostile_tests \
 #       --gtest_filter='*TenThousand*/sockmap'
-# This is how the late echoes under two concurrent floods were traced to psock retries
-# (docs/engines.md). The trace buffer (128 MiB per CPU) is put back afterwards.
+# It shows the late echoes under two concurrent floods as psock retries (docs/engines.md,
+# "Under TCP memory pressure"). The trace buffer (128 MiB per CPU) is put back afterwards.
 set -u
 T=/sys/kernel/tracing
 OUT=${OUT:-/tmp/psock_wq.trace}

@@ -181,7 +181,7 @@ size_t send_some(int fd, const std::string& data) {
 // TCP memory past tcp_mem's pressure mark (437,000 pages seen, mark 383,869; one flood
 // peaks near 240,000): sends then fail for want of memory, the sockmap engine's psocks
 // retry every jiffy on the shared workqueue (870,000 work items in one run, against
-// 22,000 alone) and the client's echo waited up to 355 ms; on epoll one missed the 1 s guard.
+// 22,000 alone) and the client's echo waited up to 355 ms; on epoll it can miss the 1 s guard.
 using Hostile = EngineTest;
 
 // RSS bounds (stated in docs/reliability.md): the server may grow by at most a fixed

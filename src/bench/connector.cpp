@@ -2,52 +2,41 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 
 #include <fmt/format.h>
 
 namespace eco::bench {
 
-Result<Fd> start_connect(const net::Address& target, const net::Address* source) {
-  Fd fd(::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return sys_error("socket");
-  int one = 1;
-  // Delay-free small messages: bench measures the server, not Nagle.
-  if (setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-    return sys_error("setsockopt(TCP_NODELAY)");
-  if (source != nullptr) {
-    // Without this, bind() would reserve a port for the source address alone and
-    // the ports would run out at ~28,000 again.
-    if (setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) != 0)
-      return sys_error("setsockopt(IP_BIND_ADDRESS_NO_PORT)");
-    if (::bind(fd.get(), source->sa(), source->len) != 0)
-      return sys_error(fmt::format("bind to source {}", source->to_string()));
+SourcePlan::SourcePlan(const net::Address& target, std::vector<net::Address> given, uint32_t conns_per_source)
+    : given_(std::move(given)), per_source_(conns_per_source == 0 ? 1 : conns_per_source) {
+  if (given_.empty() && target.family() == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&target.storage);
+    loopback_ = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
   }
-  if (::connect(fd.get(), target.sa(), target.len) != 0 && errno != EINPROGRESS)
-    return sys_error(fmt::format("cannot connect to {}", target.to_string()));
-  return fd;
 }
 
-int connect_result(int fd) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
-  return err;
+const net::Address* SourcePlan::pick(uint32_t id, net::Address& scratch) const {
+  if (!given_.empty()) return &given_[id % given_.size()];
+  if (!loopback_) return nullptr;
+  uint32_t index = id / per_source_ + shift_;
+  if (index == 0) return nullptr;
+  scratch = loopback_source(index);
+  return &scratch;
 }
 
-bool loopback_source(const net::Address& target, uint32_t index, net::Address& out) {
-  if (target.family() != AF_INET) return false;
-  const auto* sin = reinterpret_cast<const sockaddr_in*>(&target.storage);
-  if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127) return false;
+bool SourcePlan::next_block() {
+  if (!loopback_) return false;
+  ++shift_;
+  return true;
+}
+
+net::Address loopback_source(uint32_t index) {
   sockaddr_in src{};
   src.sin_family = AF_INET;
-  // 127.0.0.1 + index, skipping .0 and .255 in the last octet.
   uint32_t host = 0x7F000001u + index + 2 * (index / 253);
   src.sin_addr.s_addr = htonl(host);
-  out = net::Address::from(reinterpret_cast<const sockaddr*>(&src), sizeof src);
-  return true;
+  return net::Address::from(reinterpret_cast<const sockaddr*>(&src), sizeof src);
 }
 
 Status raise_fd_limit(uint64_t needed) {

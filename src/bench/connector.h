@@ -1,28 +1,38 @@
 #pragma once
-// Opening many client connections from one machine. One source address has ~28,000
-// ephemeral ports towards one server address; for more, bench binds each socket to
-// another loopback source (127.0.0.2, .3, ...) before connecting.
-// TODO(net): start_connect belongs in net/socket.h (the one place for socket calls);
-// it lives here until net/ offers a non-blocking connect with a source address.
+// Where bench's connections come from. One source address has ~28,000 ephemeral
+// ports towards one server address; for more, connections are spread over several
+// sources: the ones given with --source-ip (round robin), or for a loopback IPv4
+// target by themselves, a block of --conns-per-source connections per loopback
+// address (127.0.0.1, then .2, .3, ...).
 #include <cstdint>
+#include <vector>
 
 #include "net/address.h"
-#include "util/fd.h"
 #include "util/result.h"
 
 namespace eco::bench {
 
-// Starts a non-blocking TCP connect (EINPROGRESS is success); binds to `source`
-// first when given (port chosen at connect time, so ports are per 4-tuple).
-// On failure the Error's code is the errno.
-Result<Fd> start_connect(const net::Address& target, const net::Address* source);
+class SourcePlan {
+ public:
+  SourcePlan() = default;
+  SourcePlan(const net::Address& target, std::vector<net::Address> given, uint32_t conns_per_source);
 
-// Whether the connect on `fd` succeeded (0) or the errno it failed with.
-int connect_result(int fd);
+  // The source for connection `id`, written to `scratch`; nullptr lets the kernel
+  // choose (the first loopback block, or a non-loopback target with no --source-ip).
+  const net::Address* pick(uint32_t id, net::Address& scratch) const;
+  // A source had no free port left (EADDRNOTAVAIL): moves the loopback blocks on by
+  // one and returns true, or false when there is nothing to move on to.
+  bool next_block();
 
-// Source addresses for a loopback IPv4 target: 127.0.0.1 + index (bench leaves index
-// 0 to the kernel). False for other targets.
-bool loopback_source(const net::Address& target, uint32_t index, net::Address& out);
+ private:
+  bool loopback_ = false;
+  std::vector<net::Address> given_;
+  uint32_t per_source_ = 20000;
+  uint32_t shift_ = 0;
+};
+
+// 127.0.0.1 + index, skipping .0 and .255 in the last octet.
+net::Address loopback_source(uint32_t index);
 
 // Raises RLIMIT_NOFILE so `needed` descriptors fit; explains what to do when the
 // hard limit is too low.

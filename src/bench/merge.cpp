@@ -78,12 +78,7 @@ Result<BenchResult> merge(const std::vector<BenchResult>& runs) {
     m.duration_s = std::max(m.duration_s, r.duration_s);
     m.warmup_s = std::max(m.warmup_s, r.warmup_s);
     if (m.rate && r.rate) *m.rate += *r.rate;
-    m.errors.mismatch += r.errors.mismatch;
-    m.errors.short_read += r.errors.short_read;
-    m.errors.reset += r.errors.reset;
-    m.errors.refused += r.errors.refused;
-    m.errors.timeout += r.errors.timeout;
-    m.errors.other += r.errors.other;
+    m.errors.add(r.errors);
     // A run without a shortfall achieved what it asked.
     if (r.rate) {
       shortfall_asked += r.rate_shortfall ? r.rate_shortfall->asked : *r.rate;

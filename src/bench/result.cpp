@@ -89,6 +89,18 @@ double finite(double v) { return std::isfinite(v) ? v : 0.0; }
 
 }  // namespace
 
+const char* error_kind_name(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::mismatch: return "mismatch";
+    case ErrorKind::short_read: return "short_read";
+    case ErrorKind::reset: return "reset";
+    case ErrorKind::refused: return "refused";
+    case ErrorKind::timeout: return "timeout";
+    case ErrorKind::other: break;
+  }
+  return "other";
+}
+
 LatencySummary summarize_latency(const Histogram& h) {
   LatencySummary s;
   auto us = [](uint64_t ns) { return double(ns) / 1000.0; };

@@ -28,6 +28,12 @@ struct LatencySummary {
   double min = 0, mean = 0, p50 = 0, p90 = 0, p99 = 0, p999 = 0, p9999 = 0, max = 0, stddev = 0;
 };
 
+// The kinds of echo error bench counts apart, in report order.
+enum class ErrorKind : uint8_t { mismatch, short_read, reset, refused, timeout, other };
+inline constexpr size_t kErrorKinds = 6;
+// "mismatch", "short_read", ... (the JSON and CSV names).
+const char* error_kind_name(ErrorKind k);
+
 struct ErrorCounts {
   uint64_t mismatch = 0;    // echoed bytes differed from what was sent
   uint64_t short_read = 0;  // the peer closed before echoing everything
@@ -36,13 +42,20 @@ struct ErrorCounts {
   uint64_t timeout = 0;     // no echo (or connect) within the timeout
   uint64_t other = 0;
   uint64_t total() const { return mismatch + short_read + reset + refused + timeout + other; }
+  uint64_t& operator[](ErrorKind k) {
+    switch (k) {
+      case ErrorKind::mismatch: return mismatch;
+      case ErrorKind::short_read: return short_read;
+      case ErrorKind::reset: return reset;
+      case ErrorKind::refused: return refused;
+      case ErrorKind::timeout: return timeout;
+      case ErrorKind::other: break;
+    }
+    return other;
+  }
+  uint64_t operator[](ErrorKind k) const { return const_cast<ErrorCounts&>(*this)[k]; }
   void add(const ErrorCounts& o) {
-    mismatch += o.mismatch;
-    short_read += o.short_read;
-    reset += o.reset;
-    refused += o.refused;
-    timeout += o.timeout;
-    other += o.other;
+    for (size_t i = 0; i < kErrorKinds; ++i) (*this)[ErrorKind(i)] += o[ErrorKind(i)];
   }
 };
 

@@ -115,6 +115,8 @@ int run_bench(const BenchOptions& opts) {
     WorkerPlan& p = plans[t];
     p.opts = &o;
     p.target = target;
+    p.transport = udp ? &kUdpTransport : &kTcpTransport;
+    p.sources = SourcePlan(target, {}, o.conns_per_source);
     p.index = t;
     p.first_conn = first;
     p.conns = o.conns / nt + (t < o.conns % nt ? 1 : 0);
@@ -168,7 +170,7 @@ int run_bench(const BenchOptions& opts) {
     for (auto& l : lives) {
       rt += l->round_trips.load(std::memory_order_relaxed);
       bytes += l->bytes.load(std::memory_order_relaxed);
-      errors += l->errors.load(std::memory_order_relaxed);
+      for (auto& e : l->errors) errors += e.load(std::memory_order_relaxed);
       std::lock_guard lock(l->mu);
       interval.merge(l->interval);
       l->interval.reset();
@@ -216,12 +218,7 @@ int run_bench(const BenchOptions& opts) {
     total.bytes += r.bytes;
     total.scheduled += r.scheduled;
     total.connected += r.connected;
-    total.errors.mismatch += r.errors.mismatch;
-    total.errors.short_read += r.errors.short_read;
-    total.errors.reset += r.errors.reset;
-    total.errors.refused += r.errors.refused;
-    total.errors.timeout += r.errors.timeout;
-    total.errors.other += r.errors.other;
+    total.errors.add(r.errors);
     if (first_error.empty()) first_error = r.first_error;
     if (fatal.empty()) fatal = r.fatal;
   }

@@ -3,14 +3,17 @@
 // its connections and its histograms; the main thread only reads the few relaxed
 // counters and the once-per-tick interval histogram below (behind a mutex that the
 // worker takes ten times a second, never per message).
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
 
+#include "bench/connector.h"
 #include "bench/histogram.h"
 #include "bench/options.h"
 #include "bench/result.h"
+#include "bench/transport.h"
 #include "net/address.h"
 
 namespace eco::bench {
@@ -26,20 +29,22 @@ struct Timeline {
 struct WorkerPlan {
   const BenchOptions* opts = nullptr;
   net::Address target;
+  const Transport* transport = &kTcpTransport;
+  SourcePlan sources;
   uint32_t index = 0;      // thread number
   uint32_t first_conn = 0; // global id of this thread's first connection
   uint32_t conns = 0;
-  double rate = 0;         // this thread's share of --rate (messages/s), 0 = closed loop
+  double rate = 0;         // this thread's share of the open-loop schedule (events/s), 0 = closed loop
   double connect_rate = 0; // this thread's share of --connect-rate
   Timeline time;
   const std::atomic<bool>* interrupted = nullptr;  // SIGINT: finish now
 };
 
-// Live view for the progress line and the --hist interval log.
+// Live view for the progress line and the per-interval outputs.
 struct WorkerLive {
   std::atomic<uint64_t> round_trips{0};
   std::atomic<uint64_t> bytes{0};
-  std::atomic<uint64_t> errors{0};
+  std::array<std::atomic<uint64_t>, kErrorKinds> errors{};
   std::atomic<bool> done{false};
   std::mutex mu;
   Histogram interval;  // samples since the main thread last took them

@@ -1,5 +1,6 @@
 #include "net/socket.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -77,23 +78,69 @@ Status check_address_free(const Address& addr, Proto proto) {
   return {};
 }
 
-Result<Fd> connect_tcp(const Address& addr, int timeout_ms, bool blocking) {
-  Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+Result<Fd> start_connect(const Address& target, Proto proto, const ConnectOptions& opts) {
+  Fd fd(::socket(target.family(), sock_type(proto) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return sys_error("socket");
-  std::string where = fmt::format("cannot connect to {}", addr.to_string());
-  if (::connect(fd.get(), addr.sa(), addr.len) != 0) {
-    if (errno != EINPROGRESS) return sys_error(where);
-    pollfd p{fd.get(), POLLOUT, 0};
-    int n;
-    do n = ::poll(&p, 1, timeout_ms);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return sys_error("poll");
-    if (n == 0) return Error{where + ": timed out", ETIMEDOUT};
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return sys_error("getsockopt(SO_ERROR)");
-    if (err != 0) return sys_error(where, err);
+  if (opts.nodelay && proto == Proto::tcp) {
+    if (auto s = set_nodelay(fd.get()); !s) return s.error();
   }
+  if (opts.source != nullptr) {
+    // Without this, bind() would reserve a port for the source address alone and
+    // its ports would run out at ~28,000 whatever the targets.
+    if (opts.source->family() == AF_INET && proto == Proto::tcp) {
+      if (auto s = setopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1, "setsockopt(IP_BIND_ADDRESS_NO_PORT)"); !s)
+        return s.error();
+    }
+    if (::bind(fd.get(), opts.source->sa(), opts.source->len) != 0)
+      return sys_error(fmt::format("bind to source {}", opts.source->to_string()));
+  }
+  if (::connect(fd.get(), target.sa(), target.len) != 0 && errno != EINPROGRESS)
+    return sys_error(fmt::format("cannot connect to {}{}", proto == Proto::udp ? "udp://" : "", target.to_string()));
+  return fd;
+}
+
+int connect_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+Result<Address> source_address(std::string_view ip, Proto proto) {
+  std::string text(ip);
+  Address a;
+  sockaddr_in v4{};
+  sockaddr_in6 v6{};
+  if (inet_pton(AF_INET, text.c_str(), &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    a = Address::from(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
+  } else if (inet_pton(AF_INET6, text.c_str(), &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    a = Address::from(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
+  } else {
+    return Error{fmt::format("invalid source address '{}' (an IPv4 or IPv6 address, e.g. 10.0.0.2 or fd00::2)", ip)};
+  }
+  Fd fd(::socket(a.family(), sock_type(proto) | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return sys_error("socket");
+  if (::bind(fd.get(), a.sa(), a.len) == 0) return a;
+  int err = errno;
+  std::string where = fmt::format("cannot send from source address {}", ip);
+  if (err == EADDRNOTAVAIL) return Error{where + ": no interface on this host has it", err};
+  return sys_error(where, err);
+}
+
+Result<Fd> connect_tcp(const Address& addr, int timeout_ms, bool blocking) {
+  auto started = start_connect(addr, Proto::tcp);
+  if (!started) return started.error();
+  Fd fd = std::move(*started);
+  pollfd p{fd.get(), POLLOUT, 0};
+  int n;
+  do n = ::poll(&p, 1, timeout_ms);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return sys_error("poll");
+  std::string where = fmt::format("cannot connect to {}", addr.to_string());
+  if (n == 0) return Error{where + ": timed out", ETIMEDOUT};
+  if (int err = connect_error(fd.get()); err != 0) return sys_error(where, err);
   if (blocking) {
     if (auto s = set_nonblocking(fd.get(), false); !s) return s.error();
   }

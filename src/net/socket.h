@@ -2,6 +2,7 @@
 // Socket chores in one place (the anet.c of eco): creating listening and connected
 // sockets, their options, and turning errno into a message a person can act on.
 // Nobody else calls socket() or setsockopt().
+#include <string_view>
 #include <vector>
 
 #include "net/address.h"
@@ -22,6 +23,21 @@ Result<Fd> listen_socket(const Address& addr, Proto proto, const ListenOptions& 
 // address, even one with SO_REUSEPORT (a second eco would otherwise silently share
 // the port with the first).
 Status check_address_free(const Address& addr, Proto proto);
+
+// A non-blocking connect, started: EINPROGRESS counts as started (the caller waits
+// for writability, then reads the outcome with connect_error). UDP connects at once.
+struct ConnectOptions {
+  const Address* source = nullptr;  // bind to this address first (port 0)
+  bool nodelay = false;             // TCP_NODELAY: small messages leave without Nagle's wait
+};
+// On failure the Error's code is the errno (EADDRNOTAVAIL: the source has no port left).
+Result<Fd> start_connect(const Address& target, Proto proto, const ConnectOptions& opts = {});
+// The outcome of a started connect on fd: 0, or the errno it failed with.
+int connect_error(int fd);
+// A source address to send from: an IPv4 or IPv6 literal ("10.0.0.2", "fd00::2"),
+// checked by binding a throw-away socket to it, so a mistyped address or one this
+// host does not have is one clear error before any load starts.
+Result<Address> source_address(std::string_view ip, Proto proto);
 
 // Connects a TCP socket, waiting at most timeout_ms (< 0: forever). The socket is
 // returned non-blocking unless `blocking` is set.

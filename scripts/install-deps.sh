@@ -15,6 +15,8 @@ packages=(
   util-linux  # setpriv, for the CAP_NET_BIND_SERVICE test
   haproxy python3-yaml  # the scale-out test bed's balancer; deploy manifest checks (tests/scale)
   nftables  # packet loss in the namespace fault tests (tests/faults)
+  libssl-dev openssl  # TLS (src/tls: OpenSSL 3 through memory BIOs)
+  gnutls-bin socat  # outside TLS echo servers the TLS client tests talk to (gnutls-serv, socat OPENSSL-LISTEN)
 )
 
 # Optional groups: `install-deps.sh fuzz` adds what `make fuzz` needs (clang + libFuzzer);

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "bench/payload.h"
+#include "client/stream.h"
 #include "net/socket.h"
 #include "util/clock.h"
 #include "util/exit_codes.h"
@@ -65,7 +66,8 @@ bool sleep_until(uint64_t t) {
   return !g_stop.load();
 }
 
-int summarize(const PingOptions& o, const std::string& peer, const Stats& s, double connect_ms) {
+int summarize(const PingOptions& o, const std::string& peer, const Stats& s, double connect_ms,
+              const std::string& tls_line = {}) {
   fmt::print("\n--- {} echo ping statistics ---\n", peer);
   double loss = s.sent ? 100.0 * double(s.sent - std::min(s.sent, s.received)) / double(s.sent) : 0;
   fmt::print("{} sent, {} received, {:g}% loss", s.sent, s.received, std::round(loss * 10) / 10);
@@ -74,6 +76,7 @@ int summarize(const PingOptions& o, const std::string& peer, const Stats& s, dou
   if (s.late) fmt::print(", {} late", s.late);
   fmt::print("\n");
   if (connect_ms >= 0) fmt::print("connect time {:.3f} ms\n", connect_ms);
+  if (!tls_line.empty()) fmt::print("{}\n", tls_line);
   if (s.received > 0) {
     double avg = s.sum / double(s.received);
     double mdev = std::sqrt(std::max(0.0, s.sum_sq / double(s.received) - avg * avg));
@@ -86,16 +89,103 @@ int summarize(const PingOptions& o, const std::string& peer, const Stats& s, dou
   return kExitOk;
 }
 
-int ping_tcp(const PingOptions& o, const std::vector<net::Address>& addrs, uint32_t session) {
-  const int timeout_ms = int(std::lround(o.timeout_s * 1000));
+// Writes all of [p, p+n) before `deadline`; false with `err` set otherwise.
+bool send_all(Stream& st, const uint8_t* p, size_t n, uint64_t deadline, std::string& err) {
+  size_t off = 0;
+  while (off < n || st.wants_write()) {
+    auto w = off < n ? st.send(reinterpret_cast<const char*>(p) + off, n - off) : st.flush().ok() ? Result<size_t>(size_t(0))
+                                                                                                 : Result<size_t>(Error{"send"});
+    if (!w) {
+      err = w.error().message;
+      return false;
+    }
+    off += *w;
+    if (off == n && !st.wants_write()) return true;
+    uint64_t now = now_ns();
+    if (now >= deadline || g_stop.load()) {
+      err = "timed out sending";
+      return false;
+    }
+    pollfd pf{st.fd(), POLLOUT, 0};
+    if (::poll(&pf, 1, int(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, 100))) < 0 && errno != EINTR) {
+      err = std::strerror(errno);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Connects and, over TLS, shakes hands. `connect_ms` excludes the handshake.
+Result<std::unique_ptr<Stream>> open_stream(const std::vector<net::Address>& addrs, const std::string& host,
+                                            tls::ClientContext* tls_ctx, int timeout_ms, std::string& peer,
+                                            double& connect_ms, TlsInfo& info) {
   uint64_t t0 = now_ns();
   auto conn = net::connect_tcp_any(addrs, timeout_ms);
-  if (!conn) return fail(kExitConnection, conn.error().message);
-  double connect_ms = ms_since(t0);
-  int fd = conn->fd.get();
-  (void)net::set_nodelay(fd);
-  std::string peer = conn->addr.to_string();
-  fmt::print("ECHO PING {}: {} bytes per probe over TCP, connected in {:.3f} ms\n", peer, o.size, connect_ms);
+  if (!conn) return conn.error();
+  connect_ms = ms_since(t0);
+  (void)net::set_nodelay(conn->fd.get());
+  peer = conn->addr.to_string();
+  if (!tls_ctx) return plain_stream(std::move(conn->fd));
+  return tls_stream(std::move(conn->fd), *tls_ctx, host, peer, timeout_ms, info);
+}
+
+// --tls-resume: a first connection whose only job is to get a session ticket (TLS 1.3
+// sends it after the handshake, so one byte is echoed), closed in order so it can be resumed.
+Result<double> fetch_session(const std::vector<net::Address>& addrs, const std::string& host, tls::ClientContext& ctx,
+                             int timeout_ms) {
+  std::string peer, err;
+  double connect_ms = 0;
+  TlsInfo info;
+  auto st = open_stream(addrs, host, &ctx, timeout_ms, peer, connect_ms, info);
+  if (!st) return st.error();
+  const uint8_t one = '.';
+  uint64_t deadline = now_ns() + uint64_t(timeout_ms) * 1'000'000;
+  if (!send_all(**st, &one, 1, deadline, err)) return Error{fmt::format("first connection to {}: {}", peer, err)};
+  char b;
+  bool eof = false;
+  for (size_t got = 0; got < 1;) {
+    if (!(*st)->has_buffered() && !wait_readable((*st)->fd(), deadline))
+      return Error{fmt::format("first connection to {}: no echo within {} ms", peer, timeout_ms)};
+    auto r = (*st)->recv(&b, 1, eof);
+    if (!r) return Error{fmt::format("first connection to {}: {}", peer, r.error().message)};
+    if (eof) return Error{fmt::format("first connection to {}: closed by the server", peer)};
+    got += *r;
+  }
+  (void)(*st)->shutdown_write();
+  return info.handshake_ms;
+}
+
+int ping_tcp(const PingOptions& o, const std::vector<net::Address>& addrs, const std::string& host,
+             tls::ClientContext* tls_ctx, uint32_t session) {
+  const int timeout_ms = int(std::lround(o.timeout_s * 1000));
+  double first_full_ms = -1;
+  if (tls_ctx && o.tls.resume) {
+    auto first = fetch_session(addrs, host, *tls_ctx, timeout_ms);
+    if (!first) return fail(kExitConnection, first.error().message);
+    first_full_ms = *first;
+  }
+  std::string peer;
+  double connect_ms = 0;
+  TlsInfo info;
+  auto opened = open_stream(addrs, host, tls_ctx, timeout_ms, peer, connect_ms, info);
+  if (!opened) return fail(kExitConnection, opened.error().message);
+  Stream& st = **opened;
+  const int fd = st.fd();
+  std::string tls_line;
+  if (tls_ctx) {
+    std::string how = info.resumed                ? "resumed"
+                      : first_full_ms >= 0        ? "full: the server did not resume the session"
+                                                  : "full";
+    tls_line = fmt::format("TLS handshake {:.3f} ms ({}, {}, {}{})", info.handshake_ms, info.version, info.cipher, how,
+                           first_full_ms >= 0 ? fmt::format("; the first connection's full handshake {:.3f} ms",
+                                                            first_full_ms)
+                                              : "");
+    peer = "tls://" + peer;
+    fmt::print("ECHO PING {}: {} bytes per probe over {}, connected in {:.3f} ms, TLS handshake {:.3f} ms{}\n", peer,
+               o.size, info.version, connect_ms, info.handshake_ms, info.resumed ? " (resumed)" : "");
+  } else {
+    fmt::print("ECHO PING {}: {} bytes per probe over TCP, connected in {:.3f} ms\n", peer, o.size, connect_ms);
+  }
   std::fflush(stdout);
 
   std::vector<uint8_t> tx(o.size), rx(std::max<size_t>(o.size, 65536));
@@ -107,22 +197,25 @@ int ping_tcp(const PingOptions& o, const std::vector<net::Address>& addrs, uint3
     const uint64_t msg_off = seq * o.size;
     bench::fill_stream(session, o.size, msg_off, o.size, tx.data());
     uint64_t sent_at = now_ns();
-    if (::send(fd, tx.data(), tx.size(), MSG_NOSIGNAL) != ssize_t(tx.size())) {
-      fmt::print("send failed: seq={} {}\n", seq, std::strerror(errno));
+    std::string err;
+    if (!send_all(st, tx.data(), tx.size(), sent_at + uint64_t(o.timeout_s * 1e9), err)) {
+      fmt::print("send failed: seq={} {}\n", seq, err);
       break;
     }
     ++s.sent;
     const uint64_t deadline = sent_at + uint64_t(o.timeout_s * 1e9);
     bool bad = false, closed = false;
     while (recv_off < msg_off + o.size) {
-      if (!wait_readable(fd, deadline)) break;
-      ssize_t r = ::recv(fd, rx.data(), std::min<uint64_t>(rx.size(), msg_off + o.size - recv_off), MSG_DONTWAIT);
-      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (r <= 0) {
+      if (!st.has_buffered() && !wait_readable(fd, deadline)) break;
+      bool eof = false;
+      auto got = st.recv(reinterpret_cast<char*>(rx.data()), std::min<uint64_t>(rx.size(), msg_off + o.size - recv_off), eof);
+      if (!got || eof) {
         closed = true;
-        fmt::print("{}: seq={} connection {}\n", peer, seq, r == 0 ? "closed by the server" : std::strerror(errno));
+        fmt::print("{}: seq={} connection {}\n", peer, seq, !got ? got.error().message : "closed by the server");
         break;
       }
+      if (*got == 0) continue;
+      ssize_t r = ssize_t(*got);
       // Bytes of an earlier, timed-out probe are skipped; this probe's bytes are verified.
       size_t skip = recv_off < msg_off ? size_t(std::min<uint64_t>(msg_off - recv_off, uint64_t(r))) : 0;
       size_t mine = size_t(r) - skip;
@@ -146,7 +239,8 @@ int ping_tcp(const PingOptions& o, const std::vector<net::Address>& addrs, uint3
     }
     std::fflush(stdout);
   }
-  return summarize(o, peer, s, connect_ms);
+  (void)st.shutdown_write();  // TLS: close_notify, so the server sees an orderly close
+  return summarize(o, peer, s, connect_ms, tls_line);
 }
 
 int ping_udp(const PingOptions& o, const net::Address& addr, uint32_t session) {
@@ -222,9 +316,19 @@ int ping_udp(const PingOptions& o, const net::Address& addr, uint32_t session) {
 }  // namespace
 
 int ping(const PingOptions& o) {
-  auto hp = net::parse_host_port(o.target);
+  auto hp = net::parse_host_port(o.target, true);
   if (!hp) return fail(kExitUsage, hp.error().message);
   bool udp = o.udp || (hp->has_scheme && hp->proto == net::Proto::udp);
+  if (udp && hp->tls) return fail(kExitUsage, "TLS runs over TCP: --udp does not go with a tls:// address");
+  if (o.tls_flags && !hp->tls)
+    return fail(kExitUsage, fmt::format("--tls-* flags apply to tls:// addresses (did you mean tls://{}?)",
+                                        net::format_host_port(*hp)));
+  std::unique_ptr<tls::ClientContext> tls_ctx;
+  if (hp->tls) {
+    auto c = tls::ClientContext::create(o.tls);
+    if (!c) return fail(kExitUsage, c.error().message);
+    tls_ctx = std::move(*c);
+  }
   auto addrs = net::resolve(*hp, udp ? net::Proto::udp : net::Proto::tcp, false);
   if (!addrs) return fail(kExitUsage, addrs.error().message);
   if (o.size < 1) return fail(kExitUsage, "-s must be at least 1 byte");
@@ -234,7 +338,7 @@ int ping(const PingOptions& o) {
   sigaction(SIGINT, &sa, &old_sa);
   g_stop.store(false);
   uint32_t session = std::random_device{}();
-  int rc = udp ? ping_udp(o, addrs->front(), session) : ping_tcp(o, *addrs, session);
+  int rc = udp ? ping_udp(o, addrs->front(), session) : ping_tcp(o, *addrs, hp->host, tls_ctx.get(), session);
   sigaction(SIGINT, &old_sa, nullptr);
   return rc;
 }

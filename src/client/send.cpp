@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "client/repr.h"
+#include "client/stream.h"
 #include "net/socket.h"
 #include "util/clock.h"
 #include "util/exit_codes.h"
@@ -108,14 +109,27 @@ int mismatch(uint64_t offset, unsigned char want, unsigned char got) {
                                          want, got));
 }
 
-int send_tcp(const SendOptions& opts, const std::vector<net::Address>& addrs, Source& src, bool short_text) {
+// Connects to the first address that answers; over TLS, runs the handshake too.
+Result<std::unique_ptr<Stream>> open_stream(tls::ClientContext* tls_ctx, const std::vector<net::Address>& addrs,
+                                            const std::string& host, std::string& peer, int timeout_ms) {
+  auto conn = net::connect_tcp_any(addrs, timeout_ms);
+  if (!conn) return conn.error();
+  (void)net::set_nodelay(conn->fd.get());
+  peer = conn->addr.to_string();
+  if (!tls_ctx) return plain_stream(std::move(conn->fd));
+  TlsInfo info;
+  return tls_stream(std::move(conn->fd), *tls_ctx, host, peer, timeout_ms, info);
+}
+
+int send_stream(const SendOptions& opts, tls::ClientContext* tls_ctx, const std::vector<net::Address>& addrs,
+                const std::string& host, Source& src, bool short_text) {
   const int timeout_ms = int(std::lround(opts.timeout_s * 1000));
   uint64_t started = now_ns();
-  auto conn = net::connect_tcp_any(addrs, timeout_ms);
-  if (!conn) return fail(kExitConnection, conn.error().message);
-  int fd = conn->fd.get();
-  (void)net::set_nodelay(fd);
-  std::string peer = conn->addr.to_string();
+  std::string peer;
+  auto opened = open_stream(tls_ctx, addrs, host, peer, timeout_ms);
+  if (!opened) return fail(kExitConnection, opened.error().message);
+  Stream& st = **opened;
+  const int fd = st.fd();
 
   Window w;
   Outcome o;
@@ -123,9 +137,10 @@ int send_tcp(const SendOptions& opts, const std::vector<net::Address>& addrs, So
   std::vector<char> rbuf(kChunk);
   uint64_t last_progress = now_ns();
   for (;;) {
-    if (src.eof && w.sent == w.filled && !shut) {
-      // Everything is sent: half-close so the server knows, and finishes its echo.
-      if (::shutdown(fd, SHUT_WR) != 0) return fail(kExitConnection, sys_error("shutdown").message);
+    if (src.eof && w.sent == w.filled && !shut && (st.half_close() || w.verified == w.filled)) {
+      // Everything is sent: half-close so the server knows, and finishes its echo (over TLS,
+      // close_notify once the echo is all back: it ends the connection).
+      if (auto s = st.shutdown_write(); !s) return fail(kExitConnection, fmt::format("{}: {}", peer, s.error().message));
       shut = true;
     }
     if (shut && w.verified == w.filled && peer_eof) break;
@@ -137,38 +152,44 @@ int send_tcp(const SendOptions& opts, const std::vector<net::Address>& addrs, So
       want_input = false;
     }
     // The socket and the input are waited on together: a slow stdin never holds up the echo.
-    pollfd fds[2] = {{fd, short(POLLIN | (w.sent < w.filled ? POLLOUT : 0)), 0}, {src.fd, POLLIN, 0}};
-    int n = ::poll(fds, want_input ? 2 : 1, 100);
+    // Bytes the TLS layer already holds are read without waiting.
+    bool buffered = st.has_buffered();
+    pollfd fds[2] = {{fd, short(POLLIN | (w.sent < w.filled || st.wants_write() ? POLLOUT : 0)), 0}, {src.fd, POLLIN, 0}};
+    int n = ::poll(fds, want_input ? 2 : 1, buffered ? 0 : 100);
     if (n < 0 && errno != EINTR) return fail(kExitConnection, sys_error("poll").message);
     pollfd& p = fds[0];
+    if (buffered) p.revents |= POLLIN;
     if (n > 0 && want_input && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t r = src.read(w.buf.data() + w.filled, std::min(kChunk, kWindow - w.filled));
       if (r < 0) return fail(kExitUsage, fmt::format("cannot read input: {}", std::strerror(errno)));
       w.filled += size_t(r);
     }
-    if (n > 0 && (p.revents & POLLOUT)) {
-      ssize_t s = ::send(fd, w.buf.data() + w.sent, w.filled - w.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (s < 0 && errno != EAGAIN && errno != EINTR)
-        return fail(kExitConnection, fmt::format("sending to {}: {}", peer, std::strerror(errno)));
-      if (s > 0) {
-        w.sent += size_t(s);
-        o.total_sent += uint64_t(s);
+    if (p.revents & POLLOUT) {
+      if (auto f = st.flush(); !f) return fail(kExitConnection, fmt::format("sending to {}: {}", peer, f.error().message));
+    }
+    if ((p.revents & POLLOUT) && w.sent < w.filled) {
+      auto s = st.send(w.buf.data() + w.sent, w.filled - w.sent);
+      if (!s) return fail(kExitConnection, fmt::format("sending to {}: {}", peer, s.error().message));
+      if (*s > 0) {
+        w.sent += *s;
+        o.total_sent += *s;
         last_progress = now_ns();
       }
     }
-    if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
-      ssize_t r = ::recv(fd, rbuf.data(), rbuf.size(), MSG_DONTWAIT);
-      if (r < 0 && errno != EAGAIN && errno != EINTR)
+    if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+      bool eof = false;
+      auto r = st.recv(rbuf.data(), rbuf.size(), eof);
+      if (!r)
         return fail(kExitConnection, fmt::format("receiving from {}: {} after {} of {} bytes echoed", peer,
-                                                 std::strerror(errno), o.total_echoed, o.total_sent));
-      if (r == 0) {
+                                                 r.error().message, o.total_echoed, o.total_sent));
+      if (eof) {
         peer_eof = true;
         if (w.verified < w.filled || !src.eof)
           return fail(kExitMismatch, fmt::format("{} closed the connection after echoing {} of {} bytes", peer,
                                                  o.total_echoed, o.total_sent + (w.filled - w.sent)));
       }
-      if (r > 0) {
-        size_t got = size_t(r);
+      if (*r > 0) {
+        size_t got = *r;
         if (got > w.sent - w.verified) {
           return fail(kExitMismatch, fmt::format("{} sent back more than it was sent ({} bytes extra)", peer,
                                                  got - (w.sent - w.verified)));
@@ -193,13 +214,13 @@ int send_tcp(const SendOptions& opts, const std::vector<net::Address>& addrs, So
     // All echoed: wait a moment for the server's FIN (bytes beyond the echo would be an
     // error worth reporting), but a server that keeps the connection open after a full
     // echo is within RFC 862, so its silence is success, not a --timeout wait.
-    if (shut && w.verified == w.filled && now_ns() - last_progress > kFinGraceNs) break;
+    if (shut && w.verified == w.filled && !st.wants_write() && now_ns() - last_progress > kFinGraceNs) break;
     if (now_ns() - last_progress > uint64_t(timeout_ms) * 1'000'000) {
       return fail(kExitConnection, fmt::format("timed out after {:g} s waiting for the echo from {} ({} of {} bytes back)",
                                                opts.timeout_s, peer, o.total_echoed, o.total_sent));
     }
   }
-  return report_success(opts, o, peer, double(now_ns() - started) / 1e6, short_text);
+  return report_success(opts, o, tls_ctx ? "tls://" + peer : peer, double(now_ns() - started) / 1e6, short_text);
 }
 
 int send_udp(const SendOptions& opts, const net::Address& addr, Source& src, bool short_text) {
@@ -256,9 +277,19 @@ int send_udp(const SendOptions& opts, const net::Address& addr, Source& src, boo
 }  // namespace
 
 int send(const SendOptions& opts) {
-  auto hp = net::parse_host_port(opts.target);
+  auto hp = net::parse_host_port(opts.target, true);
   if (!hp) return fail(kExitUsage, hp.error().message);
   bool udp = opts.udp || (hp->has_scheme && hp->proto == net::Proto::udp);
+  if (udp && hp->tls) return fail(kExitUsage, "TLS runs over TCP: --udp does not go with a tls:// address");
+  if (opts.tls_flags && !hp->tls)
+    return fail(kExitUsage, fmt::format("--tls-* flags apply to tls:// addresses (did you mean tls://{}?)",
+                                        net::format_host_port(*hp)));
+  std::unique_ptr<tls::ClientContext> tls_ctx;
+  if (hp->tls) {
+    auto c = tls::ClientContext::create(opts.tls);
+    if (!c) return fail(kExitUsage, c.error().message);
+    tls_ctx = std::move(*c);
+  }
   auto addrs = net::resolve(*hp, udp ? net::Proto::udp : net::Proto::tcp, false);
   if (!addrs) return fail(kExitUsage, addrs.error().message);
 
@@ -275,7 +306,7 @@ int send(const SendOptions& opts) {
     src.eof = opts.message.empty();
   }
   if (udp) return send_udp(opts, addrs->front(), src, short_text);
-  return send_tcp(opts, *addrs, src, short_text);
+  return send_stream(opts, tls_ctx.get(), *addrs, hp->host, src, short_text);
 }
 
 }  // namespace eco::client

@@ -4,6 +4,8 @@
 // socket buffers), and verifies every byte.
 #include <string>
 
+#include "tls/client_context.h"
+
 namespace eco::client {
 
 inline constexpr const char* kTutorialMessage = "Hello world! This is an echo server made with python.";
@@ -15,6 +17,8 @@ struct SendOptions {
   bool raw = false;  // write the echo to stdout unchanged
   bool udp = false;
   double timeout_s = 10.0;  // longest wait without progress
+  tls::ClientSettings tls;  // for a tls:// target (--tls-* flags)
+  bool tls_flags = false;   // some --tls-* flag was given (an error without tls://)
 };
 
 // Returns the exit code (see util/exit_codes.h); messages go to stderr/stdout.

@@ -65,7 +65,7 @@ Result<uint16_t> parse_port(std::string_view text) {
   return uint16_t(v);
 }
 
-Result<HostPort> parse_host_port(std::string_view text) {
+Result<HostPort> parse_host_port(std::string_view text, bool allow_tls) {
   HostPort hp;
   const std::string_view original = text;
   for (Proto p : {Proto::tcp, Proto::udp}) {
@@ -76,8 +76,16 @@ Result<HostPort> parse_host_port(std::string_view text) {
       text.remove_prefix(prefix.size());
     }
   }
+  if (!hp.has_scheme && text.substr(0, 6) == "tls://") {
+    if (!allow_tls)
+      return Error{fmt::format("invalid address '{}': TLS is not available here (use tcp:// or udp://)", original)};
+    hp.has_scheme = true;
+    hp.tls = true;
+    text.remove_prefix(6);
+  }
   if (text.find("://") != std::string_view::npos)
-    return Error{fmt::format("invalid address '{}': scheme must be tcp:// or udp://", original)};
+    return Error{fmt::format("invalid address '{}': scheme must be tcp://{}", original,
+                             allow_tls ? ", udp:// or tls://" : " or udp://")};
 
   std::string_view host, port;
   if (!text.empty() && text.front() == '[') {
@@ -112,6 +120,11 @@ Result<HostPort> parse_host_port(std::string_view text) {
     hp.port = *p;
   }
   return hp;
+}
+
+std::string format_host_port(const HostPort& hp) {
+  bool v6 = hp.host.find(':') != std::string::npos;
+  return fmt::format("{}{}{}:{}", v6 ? "[" : "", hp.host, v6 ? "]" : "", hp.port);
 }
 
 Result<std::vector<Address>> resolve(const HostPort& hp, Proto proto, bool passive) {

@@ -1,5 +1,5 @@
 #pragma once
-// Addresses: parsing "host:port", "[v6]:port", "tcp://..." / "udp://...", resolving
+// Addresses: parsing "host:port", "[v6]:port", "tcp://..." / "udp://..." / "tls://...", resolving
 // names, and formatting peers. Nothing else in eco parses an address.
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -41,12 +41,18 @@ struct HostPort {
   std::string host;  // without brackets
   uint16_t port = kDefaultPort;
   bool has_scheme = false;
-  Proto proto = Proto::tcp;  // from a "tcp://" or "udp://" prefix
+  Proto proto = Proto::tcp;  // from a "tcp://" or "udp://" prefix ("tls://" is tcp too)
+  bool tls = false;          // "tls://": a TCP address whose connections speak TLS
 };
 
-// Parses "[tcp://|udp://]host[:port]"; a missing host means 127.0.0.1 and a missing
+// Parses "[tcp://|udp://|tls://]host[:port]"; a missing host means 127.0.0.1 and a missing
 // port means 5346, like the tutorial. Errors read e.g. "invalid port '70000' (must be 0-65535)".
-Result<HostPort> parse_host_port(std::string_view text);
+// "tls://" is accepted only where the caller speaks TLS (`allow_tls`); elsewhere it is an
+// error rather than a TLS address silently served or dialled in plaintext.
+Result<HostPort> parse_host_port(std::string_view text, bool allow_tls = false);
+
+// "host:port", "[v6]:port": the address without its scheme, as a user would type it.
+std::string format_host_port(const HostPort& hp);
 
 // Parses a port number 0-65535 with the same message as above.
 Result<uint16_t> parse_port(std::string_view text);

@@ -12,6 +12,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto hp = eco::net::parse_host_port(text);
   if (!hp.ok() && hp.error().message.empty()) std::abort();
   if (hp.ok() && hp->host.empty()) std::abort();  // a missing host means 127.0.0.1, never ""
+  if (hp.ok() && hp->tls) std::abort();           // tls:// only where the caller speaks TLS
+  auto tls = eco::net::parse_host_port(text, true);
+  if (tls.ok() && (tls->host.empty() || (tls->tls && tls->proto != eco::net::Proto::tcp))) std::abort();
+  if (hp.ok() && (!tls.ok() || tls->host != hp->host || tls->port != hp->port)) std::abort();
   auto c = eco::net::parse_cidr(text);
   if (c.ok()) {
     // A parsed network prints in a form that parses back to itself.

@@ -62,6 +62,28 @@ TEST(ParseHostPort, Schemes) {
   EXPECT_NE(bad.error().message.find("scheme"), std::string::npos);
 }
 
+TEST(ParseHostPort, TlsSchemeIsTcpWithTlsWhereTheCallerSpeaksIt) {
+  auto t = parse_host_port("tls://[::1]:8443", true);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->has_scheme);
+  EXPECT_TRUE(t->tls);
+  EXPECT_EQ(t->proto, Proto::tcp);
+  EXPECT_EQ(t->host, "::1");
+  EXPECT_EQ(t->port, 8443);
+  auto d = parse_host_port("tls://", true);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->host, "127.0.0.1");
+  EXPECT_EQ(d->port, 5346);
+  EXPECT_FALSE(parse_host_port("tcp://127.0.0.1:1", true)->tls);
+  auto refused = parse_host_port("tls://127.0.0.1:1");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "invalid address 'tls://127.0.0.1:1': TLS is not available here (use tcp:// or udp://)");
+  auto bad = parse_host_port("https://x:1", true);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("tls://"), std::string::npos);
+  EXPECT_FALSE(parse_host_port("udp://tls://x", true).ok());
+}
+
 TEST(ParseHostPort, PortOutOfRangeNamesTheValue) {
   auto hp = parse_host_port("127.0.0.1:70000");
   ASSERT_FALSE(hp.ok());

@@ -5,17 +5,6 @@
 #include "util/units.h"
 
 namespace eco::cli {
-namespace {
-// Built here rather than taken from main.cpp, so this file links on its own (its tests).
-CLI::Validator duration_check() {
-  return CLI::Validator(
-      [](std::string& v) {
-        auto r = parse_duration(v);
-        return r ? std::string() : r.error().message;
-      },
-      "DURATION");
-}
-}  // namespace
 
 void TlsServerFlags::add(CLI::App& app) {
   const char* g = "TLS (tls:// listeners)";
@@ -42,7 +31,7 @@ void TlsServerFlags::add(CLI::App& app) {
                  "An SNI that names none of the certificates: serve the default one, or refuse the handshake")
       ->check(CLI::IsMember({"default", "refuse"}))->default_str("default")->group(g);
   app.add_option("--tls-handshake-timeout", handshake_timeout_, "Longest time a TLS handshake may take")
-      ->check(duration_check())->default_str("10s")->group(g);
+      ->type_name("DURATION")->default_str("10s")->group(g);  // checked by settings()
   app.add_option("--tls-max-handshakes", max_handshakes_,
                  "Most TLS handshakes in progress per thread (0: no bound); more connections wait")
       ->default_str("1024")->group(g);
@@ -64,7 +53,7 @@ Result<tls::ServerSettings> TlsServerFlags::settings() const {
   else if (!client_ca_.empty()) return Error{"--tls-client-ca needs --tls-client-auth optional or require, not none"};
   s.unknown_sni = unknown_sni_ == "refuse" ? tls::UnknownSni::refuse : tls::UnknownSni::default_cert;
   auto t = parse_duration(handshake_timeout_);
-  if (!t) return t.error();
+  if (!t) return Error{"--tls-handshake-timeout: " + t.error().message};
   s.handshake_timeout_s = *t;
   s.max_handshakes = max_handshakes_;
   if (auto v = tls::validate(s); !v) return v.error();

@@ -319,16 +319,8 @@ int ping(const PingOptions& o) {
   auto hp = net::parse_host_port(o.target, true);
   if (!hp) return fail(kExitUsage, hp.error().message);
   bool udp = o.udp || (hp->has_scheme && hp->proto == net::Proto::udp);
-  if (udp && hp->tls) return fail(kExitUsage, "TLS runs over TCP: --udp does not go with a tls:// address");
-  if (o.tls_flags && !hp->tls)
-    return fail(kExitUsage, fmt::format("--tls-* flags apply to tls:// addresses (did you mean tls://{}?)",
-                                        net::format_host_port(*hp)));
-  std::unique_ptr<tls::ClientContext> tls_ctx;
-  if (hp->tls) {
-    auto c = tls::ClientContext::create(o.tls);
-    if (!c) return fail(kExitUsage, c.error().message);
-    tls_ctx = std::move(*c);
-  }
+  auto tls_ctx = tls_for_target(*hp, udp, o.tls, o.tls_flags);
+  if (!tls_ctx) return fail(kExitUsage, tls_ctx.error().message);
   auto addrs = net::resolve(*hp, udp ? net::Proto::udp : net::Proto::tcp, false);
   if (!addrs) return fail(kExitUsage, addrs.error().message);
   if (o.size < 1) return fail(kExitUsage, "-s must be at least 1 byte");
@@ -338,7 +330,7 @@ int ping(const PingOptions& o) {
   sigaction(SIGINT, &sa, &old_sa);
   g_stop.store(false);
   uint32_t session = std::random_device{}();
-  int rc = udp ? ping_udp(o, addrs->front(), session) : ping_tcp(o, *addrs, hp->host, tls_ctx.get(), session);
+  int rc = udp ? ping_udp(o, addrs->front(), session) : ping_tcp(o, *addrs, hp->host, tls_ctx->get(), session);
   sigaction(SIGINT, &old_sa, nullptr);
   return rc;
 }

@@ -280,16 +280,8 @@ int send(const SendOptions& opts) {
   auto hp = net::parse_host_port(opts.target, true);
   if (!hp) return fail(kExitUsage, hp.error().message);
   bool udp = opts.udp || (hp->has_scheme && hp->proto == net::Proto::udp);
-  if (udp && hp->tls) return fail(kExitUsage, "TLS runs over TCP: --udp does not go with a tls:// address");
-  if (opts.tls_flags && !hp->tls)
-    return fail(kExitUsage, fmt::format("--tls-* flags apply to tls:// addresses (did you mean tls://{}?)",
-                                        net::format_host_port(*hp)));
-  std::unique_ptr<tls::ClientContext> tls_ctx;
-  if (hp->tls) {
-    auto c = tls::ClientContext::create(opts.tls);
-    if (!c) return fail(kExitUsage, c.error().message);
-    tls_ctx = std::move(*c);
-  }
+  auto tls_ctx = tls_for_target(*hp, udp, opts.tls, opts.tls_flags);
+  if (!tls_ctx) return fail(kExitUsage, tls_ctx.error().message);
   auto addrs = net::resolve(*hp, udp ? net::Proto::udp : net::Proto::tcp, false);
   if (!addrs) return fail(kExitUsage, addrs.error().message);
 
@@ -306,7 +298,7 @@ int send(const SendOptions& opts) {
     src.eof = opts.message.empty();
   }
   if (udp) return send_udp(opts, addrs->front(), src, short_text);
-  return send_stream(opts, tls_ctx.get(), *addrs, hp->host, src, short_text);
+  return send_stream(opts, tls_ctx->get(), *addrs, hp->host, src, short_text);
 }
 
 }  // namespace eco::client

@@ -166,7 +166,14 @@ class TlsStream final : public Stream {
 
 std::unique_ptr<Stream> plain_stream(Fd fd) { return std::make_unique<PlainStream>(std::move(fd)); }
 
-Result<std::unique_ptr<tls::ClientContext>> tls_context(const tls::ClientSettings& s) { return tls::ClientContext::create(s); }
+Result<std::unique_ptr<tls::ClientContext>> tls_for_target(const net::HostPort& hp, bool udp,
+                                                            const tls::ClientSettings& settings, bool flags_given) {
+  if (udp && hp.tls) return Error{"TLS runs over TCP: --udp does not go with a tls:// address"};
+  if (flags_given && !hp.tls)
+    return Error{fmt::format("--tls-* flags apply to tls:// addresses (did you mean tls://{}?)", net::format_host_port(hp))};
+  if (!hp.tls) return std::unique_ptr<tls::ClientContext>();
+  return tls::ClientContext::create(settings);
+}
 
 Result<std::unique_ptr<Stream>> tls_stream(Fd fd, tls::ClientContext& ctx, const std::string& host,
                                            const std::string& peer, int timeout_ms, TlsInfo& info) {

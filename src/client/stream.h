@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "net/address.h"
 #include "tls/client_context.h"
 #include "util/fd.h"
 #include "util/result.h"
@@ -53,7 +54,9 @@ struct TlsInfo {
 Result<std::unique_ptr<Stream>> tls_stream(Fd fd, tls::ClientContext& ctx, const std::string& host,
                                            const std::string& peer, int timeout_ms, TlsInfo& info);
 
-// Makes the ClientContext for a tls:// target from the --tls-* settings.
-Result<std::unique_ptr<tls::ClientContext>> tls_context(const tls::ClientSettings& s);
+// The TLS context a target needs: null for a plain one. Usage errors: --tls-* flags with an
+// address that is not tls://, --udp with one that is, unreadable certificate files.
+Result<std::unique_ptr<tls::ClientContext>> tls_for_target(const net::HostPort& hp, bool udp,
+                                                            const tls::ClientSettings& settings, bool flags_given);
 
 }  // namespace eco::client

@@ -3,14 +3,18 @@
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build build-eco debug asan run check test test-release test-asan fuzz clean
+.PHONY: all deps deps-packaging build build-eco debug asan run check test test-release test-asan fuzz clean
 .PHONY: tsan test-tsan test-fuzz soak
-.PHONY: bench bench-deps bench-peers scale-bench
+.PHONY: bench bench-deps bench-peers scale-bench deb
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+# lintian, promtool, zsh...: for the package and its tests, not for running eco.
+deps-packaging:
+	@scripts/install-deps.sh packaging
 
 build: deps
 	cmake --preset release >/dev/null
@@ -36,7 +40,7 @@ run: build-eco
 # Everyday tests, a few minutes: the release build's unit, integration and packaging
 # tests (the check test preset); the namespace, hostile, soak, scale, bench and Debian
 # package tests are left to `make test`.
-check: build
+check: build deps-packaging
 	ctest --preset check
 
 # All tests, in a release build and again under AddressSanitizer + UBSan, then each
@@ -47,11 +51,18 @@ test: test-release test-asan test-fuzz test-tsan
 test-fuzz:
 	$(MAKE) fuzz FUZZ_SECONDS=25
 
-test-release: build
+test-release: build deps-packaging
 	ctest --preset release
 
-test-asan: asan
+test-asan: asan deps-packaging
 	ctest --preset asan
+
+# The Debian package (CPack, cmake/packaging.cmake): build/release/deb/eco_VERSION_ARCH.deb,
+# with the binary, man pages, completions, systemd units and /etc/eco/eco.toml.
+deb: build-eco deps-packaging
+	cmake --build --preset release -j $(JOBS) --target eco_docs
+	cpack --config build/release/CPackConfig.cmake -B build/release/deb
+	@ls build/release/deb/*.deb
 
 # Peer comparison (bench/): eco against the echo servers a user would pick instead.
 # Not part of `make test`. BENCH_ARGS=--quick gives a one-minute smoke run.

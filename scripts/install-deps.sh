@@ -20,10 +20,18 @@ packages=(
 )
 
 # Optional groups: `install-deps.sh fuzz` adds what `make fuzz` needs (clang + libFuzzer);
-# `install-deps.sh bench` the peer echo servers' runtimes and toolchains (make bench-peers).
+# `install-deps.sh bench` the peer echo servers' runtimes and toolchains (make bench-peers);
+# `install-deps.sh packaging` what `make deb` and its tests need (make check, make test).
+need_promtool=0
 for group in "$@"; do
   case "$group" in
     fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    packaging)
+      # dpkg-shlibdeps, lintian, man, the shells the completions are for, readelf, and socat
+      # to echo through the installed package (tests/packaging)
+      packages+=(dpkg-dev binutils file lintian man-db zsh socat)
+      need_promtool=1
+      ;;
     bench)
       packages+=(
         python3 python3-uvloop           # asyncio and asyncio-on-uvloop peers, the harness itself
@@ -39,7 +47,7 @@ for group in "$@"; do
       # Node.js: any installed `node` will do (Debian's nodejs or a vendor build).
       command -v node >/dev/null 2>&1 || packages+=(nodejs)
       ;;
-    *) echo "install-deps: unknown group '$group' (known: fuzz, bench)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown group '$group' (known: fuzz, bench, packaging)" >&2; exit 2 ;;
   esac
 done
 
@@ -48,13 +56,30 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
+# promtool checks and unit-tests the Prometheus alert rules (tests/packaging). It comes
+# from Debian's prometheus package, unpacked rather than installed: installing it would
+# set up and start a Prometheus server (port 9090, all addresses) just to get the checker.
+PROMTOOL=/usr/local/libexec/eco/promtool
+[ -x "$PROMTOOL" ] && need_promtool=0
+
+if [ ${#missing[@]} -eq 0 ] && [ $need_promtool -eq 0 ]; then
   exit 0
 fi
 
-echo "install-deps: installing ${missing[*]}"
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ $need_promtool -eq 1 ]; then
+  echo "install-deps: unpacking promtool from Debian's prometheus package into $PROMTOOL"
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"  # apt downloads as user _apt
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && apt-get download -qq prometheus)
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+  $sudo install -D -m 755 "$tmp/usr/bin/promtool" "$PROMTOOL"
+fi

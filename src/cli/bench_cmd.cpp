@@ -46,6 +46,7 @@ Command add_bench(CLI::App& app) {
                "Exit 0 if clean, 1 on any mismatch, short read, reset, refused connect or timeout, 3 if nothing\n"
                "could connect. `eco bench merge a.json b.json ...` combines runs from several machines.");
   sub->add_option("address", a->o.target, "Server address, HOST:PORT or [V6]:PORT (udp://... for UDP)")
+      ->type_name("ADDR")
       ->default_str("127.0.0.1:5346");
   sub->add_option("-c,--conns", a->o.conns, "Concurrent connections (UDP: sockets)")->default_str("1")
       ->check(CLI::Range(1u, 1'000'000u));
@@ -76,7 +77,8 @@ Command add_bench(CLI::App& app) {
                                            "timeout (UDP: a datagram after min(this, 1 s))")
       ->default_str("5s")->check(duration_validator());
   sub->add_flag("--json", a->o.json, "Print the result as one JSON object (for `eco bench merge`)");
-  sub->add_option("--hist", a->o.hist_file, "Write the latency histogram as an HdrHistogram interval log");
+  sub->add_option("--hist", a->o.hist_file, "Write the latency histogram as an HdrHistogram interval log")
+      ->type_name("FILE");
   sub->add_option("--server-pid", a->o.server_pid, "Also report this local server's CPU time per round trip and RSS")
       ->check(CLI::Range(1, 1 << 30));
   sub->add_flag("-q,--quiet", a->o.quiet, "No live progress line");

@@ -16,6 +16,9 @@ Command add_serve(CLI::App& app);
 Command add_send(CLI::App& app);
 Command add_bench(CLI::App& app);
 Command add_ping(CLI::App& app);
+// Hidden: the build writes the man pages and shell completions with these (docs_cmd.cpp).
+Command add_man(CLI::App& app);
+Command add_completion(CLI::App& app);
 
 // Prints "eco: <message>" on stderr and returns `code`.
 int fail(int code, const std::string& message);

@@ -9,9 +9,11 @@
 
 #include <fmt/format.h>
 
+#include "cli/cli_model.h"
 #include "cli/commands.h"
 #include "config/config_file.h"
 #include "engine/engine.h"
+#include "util/build_version.h"
 #include "util/exit_codes.h"
 #include "util/units.h"
 
@@ -46,7 +48,7 @@ std::string version_text() {
   std::string engines;
   for (const auto& e : engine::engine_names())
     if (e != "auto") engines += (engines.empty() ? "" : ", ") + e;
-  return fmt::format("eco {} (engines: {}; Linux {})", ECO_VERSION, engines, u.release);
+  return fmt::format("eco {} (engines: {}; Linux {})", build_version(), engines, u.release);
 }
 
 // `eco serve --config FILE`: the file's keys become "--key=value" arguments put in
@@ -64,11 +66,7 @@ Result<std::vector<std::string>> config_file_args(CLI::App& app, int argc, char*
   std::stringstream text;
   if (in) text << in.rdbuf();
   if (!in || in.bad()) return sys_error(fmt::format("cannot read config file '{}'", path));
-  std::vector<std::string> known;
-  for (const CLI::Option* o : serve->get_options())
-    for (const std::string& name : o->get_lnames())
-      if (name != "help" && name != "config") known.push_back(name);
-  auto args = config::config_to_args(text.str(), path, known);
+  auto args = config::config_to_args(text.str(), path, config_keys(*serve));
   if (!args) return args.error();
   std::vector<std::string> out{argv[0], argv[1]};
   for (const std::string& a : *args)
@@ -90,11 +88,13 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok; 1 echo differed or runtime failure; 2 bad usage or cannot listen;\n"
       "3 cannot connect, reset or timed out.\nRun 'eco SUBCOMMAND --help' for a subcommand's flags.");
 
-  std::vector<cli::Command> commands{cli::add_serve(app), cli::add_send(app), cli::add_ping(app), cli::add_bench(app)};
+  std::vector<cli::Command> commands{cli::add_serve(app), cli::add_send(app),  cli::add_ping(app),
+                                     cli::add_bench(app), cli::add_man(app),   cli::add_completion(app)};
   // A mistyped command name would otherwise read "A subcommand is required".
   std::string names;
   std::string help_hint = "eco --help";
-  for (const auto& c : commands) names += (names.empty() ? "" : ", ") + c.app->get_name();
+  for (const auto& c : commands)
+    if (!c.app->get_group().empty()) names += (names.empty() ? "" : ", ") + c.app->get_name();
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (const auto& c : commands) known |= c.app->get_name() == argv[1];

@@ -19,6 +19,7 @@ Command add_ping(CLI::App& app) {
               "Ctrl-C or the count's end prints the statistics. Exit 0 if every probe came back intact,\n"
               "1 if an echo differed, 3 if a probe was lost or nothing could connect.");
   sub->add_option("address", o->target, "Server address, HOST:PORT or [V6]:PORT (udp://... for UDP, tls://... for TLS)")
+      ->type_name("ADDR")
       ->default_str("127.0.0.1:5346");
   sub->add_option("-c,--count", o->count, "Stop after this many probes (default: until Ctrl-C)");
   sub->add_option("-i,--interval", *interval, "Time between probes")->default_str("1s")->check(duration_validator());

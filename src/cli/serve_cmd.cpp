@@ -32,7 +32,8 @@ Command add_serve(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("serve", "Run the echo server (TCP, and UDP with --udp).");
   sub->add_option("-l,--listen", a->cfg.listen,
                   "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, tcp://... or udp://...\n"
-                  "([::]:PORT is dual-stack; port 0 picks a free port). Default 127.0.0.1:5346");
+                  "([::]:PORT is dual-stack; port 0 picks a free port). Default 127.0.0.1:5346")
+      ->type_name("ADDR");
   sub->add_flag("-u,--udp", a->cfg.udp, "Also serve UDP on every TCP address");
   sub->add_option("-t,--threads", a->cfg.threads, "Event-loop threads (default: one per core)")
       ->check(CLI::Range(1u, 1024u));
@@ -59,7 +60,8 @@ Command add_serve(CLI::App& app) {
   sub->add_option("--drain-timeout", a->drain, "On SIGINT/SIGTERM, how long open connections may finish")
       ->default_str("5s")
       ->check(duration_validator());
-  sub->add_option("--port-file", a->cfg.port_file, "Write the listening port here once bound (for port 0)");
+  sub->add_option("--port-file", a->cfg.port_file, "Write the listening port here once bound (for port 0)")
+      ->type_name("FILE");
   sub->add_option("--log-level", a->log_level, "debug, info, warn, error or off")->default_str("info");
   sub->add_option("--log-format", a->log_format, "text or json")->default_str("text")
       ->check(CLI::IsMember({"text", "json"}));
@@ -69,6 +71,7 @@ Command add_serve(CLI::App& app) {
   const std::string ops = "Operations";
   sub->add_option("--metrics", a->cfg.metrics,
                   "Serve Prometheus metrics at http://ADDR/metrics, and /healthz and /readyz (e.g. 127.0.0.1:9346)")
+      ->type_name("ADDR")
       ->group(ops);
   // Read in main(): its keys become arguments, parsed again with the command line winning.
   sub->add_option("--config", "TOML file; its keys are these flags' long names (listen = [\"...\"], threads = 2, "
@@ -102,8 +105,12 @@ Command add_serve(CLI::App& app) {
                   "Bytes per second per source over TCP (e.g. 1M); enforced by pausing reads")
       ->check(size_validator())
       ->group(lim);
-  sub->add_option("--allow", L.allow, "Only admit sources in this CIDR (repeatable; IPv4 or IPv6)")->group(lim);
-  sub->add_option("--deny", L.deny, "Refuse sources in this CIDR (repeatable; wins over --allow)")->group(lim);
+  sub->add_option("--allow", L.allow, "Only admit sources in this CIDR (repeatable; IPv4 or IPv6)")
+      ->type_name("CIDR")
+      ->group(lim);
+  sub->add_option("--deny", L.deny, "Refuse sources in this CIDR (repeatable; wins over --allow)")
+      ->type_name("CIDR")
+      ->group(lim);
   sub->add_flag("--proxy-protocol", L.proxy_protocol,
                 "TCP clients start with a PROXY v1/v2 header; its source is the client for logs, limits, access")
       ->group(lim);

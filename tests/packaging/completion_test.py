@@ -113,8 +113,9 @@ settle() {
   done
 }
 zpty z zsh -f -i
-zpty -w z "fpath=($1 \$fpath); autoload -U compinit; compinit -u -D; unsetopt beep; PS1='> '; print READY"
-zpty -r z chunk '*READY*'
+# The terminal echoes the command line too: wait for READY as printed, not as typed.
+zpty -w z "fpath=($1 \$fpath); autoload -U compinit; compinit -u -D; unsetopt beep; PS1='> '; print RE''ADY"
+zpty -r z chunk $'*\nREADY*'
 shift
 for line in "$@"; do
   zpty -wn z "$line"$'\t'

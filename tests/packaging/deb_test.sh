@@ -105,6 +105,11 @@ log "lintian: $(grep -c '^W:' "$work/lintian.log" || true) warning(s), no error"
 # Paths the package owns that existed before it (shared directories such as /usr/bin).
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|; s|/$||' | grep -v '^$' >"$work/paths"
 while read -r p; do [ -e "$p" ] && echo "$p"; done <"$work/paths" >"$work/preexisting" || true
+# A file of the package already here (a hand-installed eco, an /etc/eco/eco.toml of one's
+# own) would be replaced and then purged: refuse rather than lose it.
+while read -r p; do
+  if [ -e "$p" ] && [ ! -d "$p" ]; then fail "$p exists and is not from this package; the test would replace it"; fi
+done <"$work/paths"
 log "dpkg -i"
 installed=1
 dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i failed"; }

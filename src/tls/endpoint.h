@@ -14,7 +14,9 @@
 // per-connection record buffers (about 34 KiB with read-ahead, see docs/design.md).
 // Plaintext is never buffered here: it is in the caller's buffer or not yet decrypted.
 //
-// Not thread-safe: one endpoint belongs to one loop thread.
+// Not thread-safe: one endpoint belongs to one loop thread. read() and write() rely on
+// OpenSSL's per-thread error queue being empty when they are called (every endpoint call
+// leaves it so); other OpenSSL calls on the same thread must leave it empty too.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

@@ -1,10 +1,7 @@
 #include "bench/hdr_log.h"
 
-#include <fcntl.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 
 namespace eco::bench {
@@ -58,35 +55,17 @@ int64_t wall_clock_ms() {
 
 Result<HdrLogWriter> HdrLogWriter::create(const std::string& path, int64_t start_epoch_ms,
                                           std::string_view comment) {
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) return sys_error("cannot create histogram log " + path);
-  HdrLogWriter w(std::move(fd), path);
-  if (Status s = w.write_all(hdr_log_header(start_epoch_ms, comment)); !s) return s.error();
+  auto file = TextFile::create(path, "histogram log");
+  if (!file) return file.error();
+  HdrLogWriter w(std::move(*file));
+  if (Status s = w.file_.write(hdr_log_header(start_epoch_ms, comment)); !s) return s.error();
   return w;
 }
 
 Status HdrLogWriter::append(double start_offset_s, double length_s, const Histogram& h) {
-  return write_all(hdr_log_interval(start_offset_s, length_s, h));
+  return file_.write(hdr_log_interval(start_offset_s, length_s, h));
 }
 
-Status HdrLogWriter::write_all(std::string_view text) {
-  if (!fd_.valid()) return Error{"histogram log " + path_ + " is closed"};
-  while (!text.empty()) {
-    ssize_t n = ::write(fd_.get(), text.data(), text.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return sys_error("cannot write histogram log " + path_);
-    }
-    text.remove_prefix(size_t(n));
-  }
-  return {};
-}
-
-Status HdrLogWriter::close() {
-  if (!fd_.valid()) return {};
-  int fd = fd_.release();
-  if (::close(fd) != 0) return sys_error("cannot close histogram log " + path_);
-  return {};
-}
+Status HdrLogWriter::close() { return file_.close(); }
 
 }  // namespace eco::bench

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "bench/histogram.h"
-#include "util/fd.h"
+#include "bench/text_file.h"
 #include "util/result.h"
 
 namespace eco::bench {
@@ -32,11 +32,9 @@ class HdrLogWriter {
   Status close();
 
  private:
-  HdrLogWriter(Fd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
-  Status write_all(std::string_view text);
+  explicit HdrLogWriter(TextFile file) : file_(std::move(file)) {}
 
-  Fd fd_;
-  std::string path_;
+  TextFile file_;
 };
 
 // Milliseconds since the Unix epoch now (the StartTime a run records).

@@ -85,7 +85,7 @@ void LoadLoop::loop() {
       end_ = std::min(end_, now);
       on_stop(now);
     }
-    if (stopping_ && (drained() || now >= plan_.time.hard_stop || (interrupted && now >= end_ + kInterruptGraceNs)))
+    if (stopping_ && (drained(now) || now >= plan_.time.hard_stop || (interrupted && now >= end_ + kInterruptGraceNs)))
       break;
     if (!stopping_) {
       start_due(now);

@@ -40,8 +40,8 @@ class LoadLoop {
   virtual void on_tick(uint64_t now) = 0;
   // No new message is started from now on.
   virtual void on_stop(uint64_t now) = 0;
-  // Nothing is in flight any more.
-  virtual bool drained() const = 0;
+  // Nothing is in flight any more (or what is will not come back now).
+  virtual bool drained(uint64_t now) const = 0;
   // After the loop: whatever is still missing timed out; close every socket.
   virtual void finish() = 0;
 

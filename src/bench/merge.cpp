@@ -44,16 +44,11 @@ Result<BenchResult> merge(const std::vector<BenchResult>& runs) {
   for (size_t i = 1; i < runs.size(); ++i) {
     if (Status s = check_compatible(runs[0], runs[i], i); !s) return s.error();
   }
-  BenchResult m = runs[0];
+  BenchResult m = same_load(runs[0]);
   m.hosts = 0;
-  m.conns = m.threads = m.round_trips = m.bytes = 0;
-  m.rt_per_s = m.mb_per_s = 0;
-  m.elapsed_s = m.duration_s = m.warmup_s = 0;
-  m.errors = {};
-  m.rate_shortfall.reset();
-  m.server.reset();
+  m.conns = m.threads = 0;
+  m.duration_s = m.warmup_s = 0;
   if (m.rate) *m.rate = 0;
-  m.histogram.reset();
 
   double shortfall_asked = 0, shortfall_achieved = 0;
   bool any_shortfall = false;
@@ -70,15 +65,13 @@ Result<BenchResult> merge(const std::vector<BenchResult>& runs) {
     m.conns += r.conns;
     m.threads += r.threads;
     m.depth = std::max(m.depth, r.depth);
-    m.round_trips += r.round_trips;
-    m.bytes += r.bytes;
+    add_counts(m, r);
     m.rt_per_s += r.rt_per_s;
     m.mb_per_s += r.mb_per_s;
     m.elapsed_s = std::max(m.elapsed_s, r.elapsed_s);
     m.duration_s = std::max(m.duration_s, r.duration_s);
     m.warmup_s = std::max(m.warmup_s, r.warmup_s);
     if (m.rate && r.rate) *m.rate += *r.rate;
-    m.errors.add(r.errors);
     // A run without a shortfall achieved what it asked.
     if (r.rate) {
       shortfall_asked += r.rate_shortfall ? r.rate_shortfall->asked : *r.rate;
@@ -92,7 +85,6 @@ Result<BenchResult> merge(const std::vector<BenchResult>& runs) {
       m.server->rss_bytes = std::max(m.server->rss_bytes, r.server->rss_bytes);
       ++server_reports;
     }
-    m.histogram.merge(r.histogram);
   }
   m.target = fmt::format("{}", fmt::join(targets, ","));
   if (any_shortfall) m.rate_shortfall = RateShortfall{shortfall_asked, shortfall_achieved};
@@ -102,8 +94,11 @@ Result<BenchResult> merge(const std::vector<BenchResult>& runs) {
     m.server->user_share = user_share / double(server_reports);
   }
   // Rates stay the sums of each run's own rates (the runs ran side by side); only the
-  // latency figures are recomputed, from the summed histogram.
-  m.latency_us = summarize_latency(m.histogram);
+  // latency figures are recomputed, from the summed histograms.
+  double rt_per_s = m.rt_per_s, mb_per_s = m.mb_per_s;
+  finalize(m);
+  m.rt_per_s = rt_per_s;
+  m.mb_per_s = mb_per_s;
   return m;
 }
 

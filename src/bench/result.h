@@ -1,19 +1,32 @@
 #pragma once
-// The result of one `eco bench` run (or of several merged): what --json prints, what
-// `eco bench merge` reads, and what the peer harness compares. Schema version 1:
+// The result of one `eco bench` run (or of several merged, repeated or searched):
+// what --json prints, what `eco bench merge` reads, and what the peer harness
+// compares. Schema version 1 (fields added since are optional when read):
 //
 // {"eco_bench":1, "target", "proto":"tcp"|"udp", "mode":"rr"|"crr"|"stream", "conns",
-//  "depth", "size", "threads", "duration_s", "warmup_s", "rate": R or null, "hosts",
-//  "round_trips", "bytes", "elapsed_s", "rt_per_s", "mb_per_s",
-//  "latency_us": {"min","mean","p50","p90","p99","p99.9","p99.99","max","stddev"},
+//  "depth", "size", "threads", "duration_s", "warmup_s", "rate": R or null,
+//  "rate_unit": "msg/s"|"conn/s"|"B/s", "hosts", "round_trips", "bytes", "elapsed_s",
+//  "rt_per_s", "mb_per_s", "percentiles": [50, 90, ...],
+//  "latency_us": {"min","mean","p50","p90","p99","p99.9","p99.99","max","stddev", and
+//                 "pN" for each further --percentiles value},
+//  "connect": null or {"count", "latency_us": {...}, "histogram"},     (TCP only)
+//  "first_echo": null or {"count", "latency_us": {...}, "histogram"},
 //  "errors": {"mismatch","short_read","reset","refused","timeout","other"},
-//  "rate_shortfall": null or {"asked","achieved"},
+//  "rate_shortfall": null or {"asked","achieved"}, "slot_waits",
 //  "server": null or {"pid","cpu_us_per_rt","rss_bytes","user_share"},
+//  "repetitions": null or {"count","cooldown_s","confidence","level","spread_too_wide",
+//                          "figures": {NAME: {"median","low","high","wide"}}, "runs": [result...]},
+//  "find_rate": null or {"slo","unit","found": R or null,
+//                        "steps": [{"rate","achieved","pass","reason"}], "runs": [result...]},
 //  "histogram": base64 HdrHistogram V2 compressed encoding of the whole run, in ns}
+//
+// With repetitions or a search the top level is the aggregate: every repetition's
+// samples together, or the step at the rate found.
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bench/histogram.h"
 #include "util/result.h"
@@ -59,7 +72,7 @@ struct ErrorCounts {
   }
 };
 
-// Open loop only: the generator could not send at the asked rate (rates per second).
+// Open loop only: the generator could not keep the asked rate (both in rate_unit).
 struct RateShortfall {
   double asked = 0;
   double achieved = 0;
@@ -73,6 +86,43 @@ struct ServerStats {
   double user_share = 0;     // user / (user + system), 0..1
 };
 
+// Connection-phase latency (TCP): connect() until established, and connect() until
+// the first echoed byte.
+struct Phase {
+  Histogram histogram;
+  LatencySummary latency_us;  // from histogram (finalize)
+};
+
+// --reps: one figure over the repetitions, its median and confidence interval.
+struct FigureStats {
+  std::string name;  // "rt_per_s", "mb_per_s", "p99_us", ...
+  double median = 0, low = 0, high = 0;
+  bool wide = false;  // the interval is wider than the trust limit
+};
+
+struct Repetitions {
+  uint64_t count = 0;
+  double cooldown_s = 0;
+  double confidence = 95;  // asked, percent
+  double level = 0;        // what the interval achieves with this many runs, percent
+  bool spread_too_wide = false;
+  std::vector<FigureStats> figures;
+};
+
+// --find-rate: one open-loop step of the search.
+struct SearchStep {
+  std::optional<double> rate;  // in rate_unit; none: the closed-loop probe
+  double achieved = 0;         // in rate_unit
+  bool pass = false;
+  std::string reason;          // "p99 812 µs < 1 ms" or why it failed
+};
+
+struct RateSearch {
+  std::string slo;
+  std::optional<double> found;
+  std::vector<SearchStep> steps;
+};
+
 struct BenchResult {
   std::string target;  // "host:port" as given
   std::string proto = "tcp";
@@ -83,7 +133,8 @@ struct BenchResult {
   uint64_t threads = 0;
   double duration_s = 0;
   double warmup_s = 0;
-  std::optional<double> rate;  // total messages/s asked (--rate), none = closed loop
+  std::optional<double> rate;  // asked (--rate), in rate_unit; none = closed loop
+  std::string rate_unit = "msg/s";
   uint64_t hosts = 1;          // how many runs were merged into this one
 
   uint64_t round_trips = 0;
@@ -91,10 +142,17 @@ struct BenchResult {
   double elapsed_s = 0;
   double rt_per_s = 0;
   double mb_per_s = 0;  // 10^6 bytes per second
+  std::vector<double> percentiles = {50, 90, 99, 99.9, 99.99};  // shown in the summary
   LatencySummary latency_us;
+  std::optional<Phase> connect, first_echo;
   ErrorCounts errors;
   std::optional<RateShortfall> rate_shortfall;
+  uint64_t slot_waits = 0;  // crr open loop: connections due while every --conns slot was busy
   std::optional<ServerStats> server;
+
+  std::optional<Repetitions> repetitions;
+  std::optional<RateSearch> find_rate;
+  std::vector<BenchResult> runs;  // each repetition, or each search step
 
   Histogram histogram;  // whole measured run, nanoseconds
 
@@ -104,9 +162,19 @@ struct BenchResult {
 };
 
 // Fills rt_per_s, mb_per_s (from round_trips, bytes and elapsed_s) and latency_us
-// (from histogram). The bench runner calls it once at the end of a run.
+// (from histogram, as for each phase). The bench runner calls it once at the end of a run.
 void finalize(BenchResult& r);
 LatencySummary summarize_latency(const Histogram& h);
+// A result describing the same load as `r` (target, mode, sizes, rate, percentiles)
+// with nothing counted yet: where a merge or a combination of runs starts.
+BenchResult same_load(const BenchResult& r);
+// What the run achieved in rate_unit (round trips a second, or bytes for B/s), and
+// the shortfall it records when that is clearly (5%, for the ramp and the window's
+// edges) below the rate asked.
+double achieved_rate(const BenchResult& r);
+void note_shortfall(BenchResult& r);
+// Adds what `r` counted (round trips, bytes, errors, slot waits, histograms) to `into`.
+void add_counts(BenchResult& into, const BenchResult& r);
 
 // One JSON object (pretty-printed, keys in schema order) and a trailing newline.
 std::string to_json(const BenchResult& r);
@@ -119,5 +187,7 @@ Result<BenchResult> from_json(std::string_view text);
 std::string format_summary(const BenchResult& r);
 // "850 ns", "41.2 µs", "20.1 ms", "1.50 s": 3 significant digits.
 std::string format_latency_us(double us);
+// "1,200 msg/s", "52.4 MB/s": a rate in its unit, for people.
+std::string format_rate(double rate, const std::string& unit);
 
 }  // namespace eco::bench

@@ -5,23 +5,18 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstdio>
-#include <memory>
 #include <optional>
-#include <thread>
-#include <vector>
 
 #include <fmt/format.h>
 
 #include "bench/connector.h"
 #include "bench/hdr_log.h"
-#include "bench/payload.h"
 #include "bench/proc_stats.h"
-#include "bench/progress.h"
-#include "bench/result.h"
-#include "bench/worker.h"
-#include "net/address.h"
+#include "bench/repeat.h"
+#include "bench/run.h"
+#include "bench/search.h"
+#include "net/socket.h"
 #include "util/clock.h"
 #include "util/exit_codes.h"
 
@@ -36,233 +31,47 @@ int fail(int code, const std::string& msg) {
   return code;
 }
 
-struct ServerWindow {
-  ProcSample proc_start, proc_end;
-  MachineSample machine_start, machine_end;
-  bool ok = false;
+// SIGINT ends the current run early (its report covers the part measured) and
+// any repetition or search step still to come.
+class SigintGuard {
+ public:
+  SigintGuard() {
+    struct sigaction sa{};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_);
+    g_interrupted.store(false);
+  }
+  ~SigintGuard() { sigaction(SIGINT, &old_, nullptr); }
+  SigintGuard(const SigintGuard&) = delete;
+  SigintGuard& operator=(const SigintGuard&) = delete;
+
+ private:
+  struct sigaction old_{};
 };
 
-std::optional<std::string> validate(const BenchOptions& o, bool udp) {
-  if (o.size < 1) return "--size must be at least 1 byte";
-  if (o.conns < 1) return "--conns must be at least 1";
-  if (o.duration_s <= 0) return "--duration must be more than 0";
-  if (udp) {
-    if (o.mode != Mode::rr) return fmt::format("--mode {} is TCP only (UDP has no connections or stream)", mode_name(o.mode));
-    if (o.size < kHeaderBytes) return fmt::format("UDP --size must be at least {} bytes (each datagram carries "
-                                                        "its connection and sequence number)", kHeaderBytes);
-    if (o.size > 65507) return "UDP --size must be at most 65507 bytes (one datagram)";
-  }
-  if (o.mode == Mode::crr && o.rate > 0) return "--rate is not supported with --mode crr";
-  if (o.mode == Mode::stream && o.rate > 0) return "--rate is not supported with --mode stream (it sends as fast as it can)";
-  if (o.rate < 0 || o.connect_rate < 0) return "rates must be positive";
-  return std::nullopt;
+// --cooldown between runs; SIGINT cuts it short.
+void cool_down(const BenchOptions& o) {
+  if (!o.cooldown_s) return;
+  uint64_t until = now_ns() + uint64_t(*o.cooldown_s * 1e9);
+  for (uint64_t t = now_ns(); t < until && !g_interrupted.load(); t = now_ns())
+    usleep(useconds_t(std::min<uint64_t>(until - t, 20'000'000) / 1000));
 }
 
-}  // namespace
-
-const char* mode_name(Mode m) {
-  switch (m) {
-    case Mode::rr: return "rr";
-    case Mode::crr: return "crr";
-    case Mode::stream: return "stream";
+Result<std::vector<net::Address>> source_addresses(const BenchOptions& o, const net::Address& target, bool udp) {
+  std::vector<net::Address> out;
+  for (const std::string& ip : o.source_ips) {
+    auto a = net::source_address(ip, udp ? net::Proto::udp : net::Proto::tcp, target.family());
+    if (!a) return Error{fmt::format("--source-ip: {}", a.error().message)};
+    out.push_back(*a);
   }
-  return "?";
+  return out;
 }
 
-int run_bench(const BenchOptions& opts) {
-  BenchOptions o = opts;
-  auto hp = net::parse_host_port(o.target);
-  if (!hp) return fail(kExitUsage, hp.error().message);
-  bool udp = o.udp || (hp->has_scheme && hp->proto == net::Proto::udp);
-  if (auto bad = validate(o, udp)) return fail(kExitUsage, *bad);
-  auto addrs = net::resolve(*hp, udp ? net::Proto::udp : net::Proto::tcp, false);
-  if (!addrs) return fail(kExitUsage, addrs.error().message);
-  const net::Address target = addrs->front();
-  o.threads = std::clamp<uint32_t>(o.threads, 1, o.conns);
-  if (auto st = raise_fd_limit(uint64_t(o.conns) + 64 + 4 * o.threads); !st) return fail(kExitUsage, st.error().message);
-
-  ServerWindow srv;
-  if (o.server_pid > 0) {
-    auto p = read_process(o.server_pid);
-    if (!p) return fail(kExitUsage, p.error().message);
-  }
-
-  std::optional<HdrLogWriter> hist_log;
-  if (!o.hist_file.empty()) {
-    auto w = HdrLogWriter::create(o.hist_file, wall_clock_ms());
-    if (!w) return fail(kExitUsage, w.error().message);
-    hist_log.emplace(std::move(*w));
-  }
-
-  struct sigaction sa{}, old_sa{};
-  sa.sa_handler = on_sigint;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_sa);
-  g_interrupted.store(false);
-
-  Timeline tl;
-  tl.start = now_ns();
-  tl.measure_from = tl.start + uint64_t(o.warmup_s * 1e9);
-  tl.end = tl.measure_from + uint64_t(o.duration_s * 1e9);
-  tl.hard_stop = tl.end + uint64_t(o.grace_s * 1e9);
-
-  const uint32_t nt = o.threads;
-  std::vector<WorkerPlan> plans(nt);
-  std::vector<std::unique_ptr<WorkerLive>> lives;
-  std::vector<WorkerResult> results(nt);
-  uint32_t first = 0;
-  for (uint32_t t = 0; t < nt; ++t) {
-    WorkerPlan& p = plans[t];
-    p.opts = &o;
-    p.target = target;
-    p.transport = udp ? &kUdpTransport : &kTcpTransport;
-    p.sources = SourcePlan(target, {}, o.conns_per_source);
-    p.index = t;
-    p.first_conn = first;
-    p.conns = o.conns / nt + (t < o.conns % nt ? 1 : 0);
-    first += p.conns;
-    // Every connection gets the same share of the rate, wherever its thread is.
-    p.rate = o.rate * double(p.conns) / double(o.conns);
-    p.connect_rate = o.connect_rate / double(nt);
-    p.time = tl;
-    p.interrupted = &g_interrupted;
-    lives.push_back(std::make_unique<WorkerLive>());
-  }
-  std::vector<std::thread> threads;
-  for (uint32_t t = 0; t < nt; ++t)
-    threads.emplace_back([&, t] {
-      if (udp) run_udp_worker(plans[t], *lives[t], results[t]);
-      else run_tcp_worker(plans[t], *lives[t], results[t]);
-    });
-
-  // The main thread watches: progress once a second, /proc samples at the window edges.
-  const bool show = o.progress && progress_wanted(o.quiet);
-  const double total_s = o.warmup_s + o.duration_s;
-  uint64_t last_rt = 0, last_bytes = 0, last_t = tl.start;
-  bool sampled_start = false, sampled_end = false;
-  uint64_t stopped_at = tl.end;
-  Histogram interval;
-  for (;;) {
-    bool all_done = std::all_of(lives.begin(), lives.end(), [](auto& l) { return l->done.load(std::memory_order_acquire); });
-    uint64_t now = now_ns();
-    if (g_interrupted.load() && stopped_at == tl.end) stopped_at = std::clamp(now, tl.measure_from, tl.end);
-    if (o.server_pid > 0 && !sampled_start && now >= tl.measure_from) {
-      auto p = read_process(o.server_pid);
-      auto m = read_machine();
-      if (p && m) {
-        srv.proc_start = *p;
-        srv.machine_start = *m;
-        sampled_start = true;
-      }
-    }
-    if (o.server_pid > 0 && sampled_start && !sampled_end && (now >= tl.end || g_interrupted.load())) {
-      auto p = read_process(o.server_pid);
-      auto m = read_machine();
-      if (p && m) {
-        srv.proc_end = *p;
-        srv.machine_end = *m;
-        srv.ok = true;
-      }
-      sampled_end = true;
-    }
-    uint64_t rt = 0, bytes = 0, errors = 0;
-    interval.reset();
-    for (auto& l : lives) {
-      rt += l->round_trips.load(std::memory_order_relaxed);
-      bytes += l->bytes.load(std::memory_order_relaxed);
-      for (auto& e : l->errors) errors += e.load(std::memory_order_relaxed);
-      std::lock_guard lock(l->mu);
-      interval.merge(l->interval);
-      l->interval.reset();
-    }
-    if (hist_log && now > last_t) {
-      if (auto st = hist_log->append(double(last_t - tl.start) / 1e9, double(now - last_t) / 1e9, interval); !st) {
-        fmt::print(stderr, "eco: {}\n", st.error().message);
-        hist_log.reset();
-      }
-    }
-    if (show && now >= last_t + 500'000'000 && !all_done) {  // not at t=0: nothing to say yet
-      double dt = double(now - last_t) / 1e9;
-      ProgressSample s;
-      s.elapsed_s = std::min(double(now - tl.start) / 1e9, total_s);
-      s.total_s = total_s;
-      s.rt_per_s = double(rt - last_rt) / dt;
-      s.mb_per_s = double(bytes - last_bytes) / dt / 1e6;
-      s.p99_ns = interval.count() ? interval.value_at_percentile(99) : 0;
-      s.errors = errors;
-      s.warming_up = now < tl.measure_from;
-      print_progress(s);
-    }
-    last_rt = rt;
-    last_bytes = bytes;
-    last_t = now;
-    if (all_done) break;
-    // Wake at the next whole second of the run, or sooner for the window edges.
-    uint64_t next = tl.start + ((now - tl.start) / 1'000'000'000 + 1) * 1'000'000'000;
-    if (o.server_pid > 0 && !sampled_start) next = std::min(next, tl.measure_from);
-    if (o.server_pid > 0 && !sampled_end) next = std::min(next, tl.end);
-    for (uint64_t t = now_ns(); t < next; t = now_ns()) {
-      if (std::all_of(lives.begin(), lives.end(), [](auto& l) { return l->done.load(std::memory_order_acquire); })) break;
-      usleep(useconds_t(std::min<uint64_t>(next - t, 20'000'000) / 1000));
-    }
-  }
-  for (auto& th : threads) th.join();
-  if (show) clear_progress();
-  sigaction(SIGINT, &old_sa, nullptr);
-
-  WorkerResult total;
-  std::string first_error, fatal;
-  for (auto& r : results) {
-    total.hist.merge(r.hist);
-    total.round_trips += r.round_trips;
-    total.bytes += r.bytes;
-    total.scheduled += r.scheduled;
-    total.connected += r.connected;
-    total.errors.add(r.errors);
-    if (first_error.empty()) first_error = r.first_error;
-    if (fatal.empty()) fatal = r.fatal;
-  }
-  if (!fatal.empty()) return fail(kExitMismatch, fatal);
-  if (hist_log) {
-    if (auto st = hist_log->close(); !st) return fail(kExitMismatch, st.error().message);
-  }
-
-  BenchResult res;
-  res.target = udp ? "udp://" + target.to_string() : target.to_string();
-  res.proto = udp ? "udp" : "tcp";
-  res.mode = mode_name(o.mode);
-  res.conns = o.conns;
-  res.depth = o.depth;
-  res.size = o.size;
-  res.threads = o.threads;
-  res.duration_s = o.duration_s;
-  res.warmup_s = o.warmup_s;
-  if (o.rate > 0) res.rate = o.rate;
-  res.hosts = 1;
-  res.round_trips = total.round_trips;
-  res.bytes = total.bytes;
-  res.elapsed_s = std::max(1e-9, double(stopped_at > tl.measure_from ? stopped_at - tl.measure_from : 0) / 1e9);
-  res.rt_per_s = double(total.round_trips) / res.elapsed_s;
-  res.mb_per_s = double(total.bytes) / res.elapsed_s / 1e6;
-  res.errors = total.errors;
-  // The generator is behind when it completed clearly fewer round trips than were
-  // due (5% slack for the ramp and the window edges).
-  if (o.rate > 0 && res.rt_per_s < 0.95 * o.rate) res.rate_shortfall = RateShortfall{o.rate, res.rt_per_s};
-  double machine_us_per_rt = -1;
-  if (srv.ok && total.round_trips > 0) {
-    ServerStats s;
-    s.pid = o.server_pid;
-    uint64_t user = srv.proc_end.user_us - srv.proc_start.user_us;
-    uint64_t sys = srv.proc_end.system_us - srv.proc_start.system_us;
-    s.cpu_us_per_rt = double(user + sys) / double(total.round_trips);
-    s.rss_bytes = srv.proc_end.rss_bytes;
-    s.user_share = user + sys > 0 ? double(user) / double(user + sys) : 0;
-    res.server = s;
-    machine_us_per_rt = double(srv.machine_end.busy_us - srv.machine_start.busy_us) / double(total.round_trips);
-  }
-  res.histogram = std::move(total.hist);
-  finalize(res);
-
+// Prints the result (JSON or summary) and picks the exit code: 0 clean, 1 any echo
+// error, 3 when nothing could connect.
+int report(const BenchOptions& o, const BenchResult& res, uint64_t connected, const std::string& first_error,
+           double machine_us_per_rt) {
   if (o.json) {
     fmt::print("{}", to_json(res));
   } else {
@@ -272,16 +81,154 @@ int run_bench(const BenchOptions& opts) {
   }
   std::fflush(stdout);
   if (res.rate_shortfall && o.json)  // the summary already says it; JSON readers get it on stderr too
-    fmt::print(stderr, "eco: generator could not keep up: asked {:.0f} rt/s, achieved {:.0f} rt/s\n", o.rate,
-               res.rt_per_s);
-
-  if (total.connected == 0 && total.errors.total() > 0)
+    fmt::print(stderr, "eco: generator could not keep up: asked {}, achieved {}\n",
+               format_rate(res.rate_shortfall->asked, res.rate_unit),
+               format_rate(res.rate_shortfall->achieved, res.rate_unit));
+  if (connected == 0 && res.errors.total() > 0)
     return fail(kExitConnection, first_error.empty() ? "nothing could connect" : first_error);
-  if (total.errors.total() > 0) {
-    fmt::print(stderr, "eco: {} errors (first: {})\n", total.errors.total(), first_error);
+  if (res.errors.total() > 0) {
+    fmt::print(stderr, "eco: {} errors (first: {})\n", res.errors.total(), first_error);
     return kExitMismatch;
   }
   return kExitOk;
+}
+
+int run_repetitions(const RunSetup& setup) {
+  const BenchOptions& o = *setup.opts;
+  std::vector<BenchResult> runs;
+  uint64_t connected = 0;
+  std::string first_error;
+  for (uint32_t i = 1; i <= o.reps && !g_interrupted.load(); ++i) {
+    if (i > 1) cool_down(o);
+    RunOutcome out = run_once(setup, o.rate, i, fmt::format("rep {}/{}", i, o.reps));
+    if (!out.fatal.empty()) return fail(kExitMismatch, out.fatal);
+    connected += out.connected;
+    if (first_error.empty()) first_error = out.first_error;
+    runs.push_back(std::move(out.result));
+  }
+  BenchResult all = combine_runs(runs);
+  all.repetitions = repetition_stats(runs, o.percentiles, o.confidence, o.cooldown_s.value_or(0));
+  return report(o, all, connected, first_error, -1);
+}
+
+// One step of the search: why it failed, or the objective's figures when it held.
+bool judge_step(const BenchResult& r, const Slo& slo, std::string& reason) {
+  if (r.errors.total() > 0) {
+    reason = fmt::format("{} errors ({} timeout, {} reset, {} refused)", r.errors.total(), r.errors.timeout,
+                         r.errors.reset, r.errors.refused);
+    return false;
+  }
+  if (r.rate_shortfall) {
+    reason = fmt::format("achieved only {} of {}", format_rate(r.rate_shortfall->achieved, r.rate_unit),
+                         format_rate(r.rate_shortfall->asked, r.rate_unit));
+    return false;
+  }
+  return slo_holds(slo, r.histogram, reason);
+}
+
+int run_search(const RunSetup& setup, const Slo& slo) {
+  const BenchOptions& o = *setup.opts;
+  RateSearch search;
+  search.slo = slo.text;
+  std::vector<BenchResult> runs;
+  // The probe: the same load closed loop, whose throughput is where the search starts.
+  RunOutcome probe = run_once(setup, 0, 1, "probe");
+  if (!probe.fatal.empty()) return fail(kExitMismatch, probe.fatal);
+  if (probe.connected == 0)
+    return fail(kExitConnection, probe.first_error.empty() ? "nothing could connect" : probe.first_error);
+  double start = achieved_rate(probe.result);
+  search.steps.push_back({std::nullopt, start, true, fmt::format("closed loop: the search starts at {}",
+                                                                 format_rate(start, probe.result.rate_unit))});
+  runs.push_back(probe.result);
+  uint64_t mismatches = probe.result.errors.mismatch;
+  std::string first_mismatch = probe.result.errors.mismatch ? probe.first_error : "";
+  std::optional<size_t> best;  // index in runs of the step at the rate found
+  auto step = [&](double rate, bool& stop) {
+    cool_down(o);
+    if (g_interrupted.load()) {
+      stop = true;
+      return false;
+    }
+    uint32_t n = uint32_t(runs.size());
+    RunOutcome out = run_once(setup, rate, n + 1, fmt::format("step {} at {}", n, format_rate(rate, rate_unit(o.mode))));
+    if (!out.fatal.empty() || out.interrupted) stop = true;
+    SearchStep st{rate, achieved_rate(out.result), false, ""};
+    st.pass = out.fatal.empty() && !out.interrupted && judge_step(out.result, slo, st.reason);
+    if (!out.fatal.empty()) st.reason = out.fatal;
+    if (out.result.errors.mismatch > 0 && first_mismatch.empty()) first_mismatch = out.first_error;
+    mismatches += out.result.errors.mismatch;
+    if (st.pass && (!best || rate > *runs[*best].rate)) best = runs.size();
+    search.steps.push_back(std::move(st));
+    runs.push_back(std::move(out.result));
+    return search.steps.back().pass;
+  };
+  SearchLimits limits;
+  limits.floor = o.mode == Mode::stream ? double(o.size) : 1.0;
+  search.found = search_rate(start, step, limits);
+  BenchResult top = best ? runs[*best] : runs.front();
+  top.find_rate = std::move(search);
+  top.runs = std::move(runs);
+  if (o.json) fmt::print("{}", to_json(top));
+  else fmt::print("{}", format_summary(top));
+  std::fflush(stdout);
+  if (mismatches > 0) return fail(kExitMismatch, fmt::format("{} echoes differed (first: {})", mismatches, first_mismatch));
+  if (top.find_rate->found) return kExitOk;
+  std::optional<double> lowest;
+  for (const SearchStep& st : top.find_rate->steps)
+    if (st.rate && (!lowest || *st.rate < *lowest)) lowest = st.rate;
+  if (!lowest) return fail(kExitMismatch, "the search was stopped before its first open-loop step");
+  return fail(kExitMismatch, fmt::format("no rate tried holds {} (the lowest tried: {})", slo.text,
+                                         format_rate(*lowest, top.rate_unit)));
+}
+
+}  // namespace
+
+int run_bench(const BenchOptions& opts) {
+  BenchOptions o = opts;
+  auto hp = net::parse_host_port(o.target);
+  if (!hp) return fail(kExitUsage, hp.error().message);
+  bool udp = o.udp || (hp->has_scheme && hp->proto == net::Proto::udp);
+  if (auto bad = validate(o, udp)) return fail(kExitUsage, *bad);
+  std::optional<Slo> slo;
+  if (!o.find_rate.empty()) {
+    auto s = parse_slo(o.find_rate);
+    if (!s) return fail(kExitUsage, s.error().message);
+    slo = std::move(*s);
+  }
+  auto addrs = net::resolve(*hp, udp ? net::Proto::udp : net::Proto::tcp, false);
+  if (!addrs) return fail(kExitUsage, addrs.error().message);
+  RunSetup setup;
+  setup.opts = &o;
+  setup.target = addrs->front();
+  setup.udp = udp;
+  auto sources = source_addresses(o, setup.target, udp);
+  if (!sources) return fail(kExitUsage, sources.error().message);
+  setup.sources = std::move(*sources);
+  o.threads = std::clamp<uint32_t>(o.threads, 1, o.conns);
+  if (auto st = raise_fd_limit(uint64_t(o.conns) + 64 + 4 * o.threads); !st) return fail(kExitUsage, st.error().message);
+  if (o.server_pid > 0) {
+    auto p = read_process(o.server_pid);
+    if (!p) return fail(kExitUsage, p.error().message);
+  }
+  auto outputs = IntervalOutputs::open(o, wall_clock_ms());
+  if (!outputs) return fail(kExitUsage, outputs.error().message);
+  setup.outputs = &*outputs;
+  setup.interrupted = &g_interrupted;
+  SigintGuard sigint;
+  setup.first_start = now_ns();
+
+  int code;
+  if (slo) {
+    code = run_search(setup, *slo);
+  } else if (o.reps > 1) {
+    code = run_repetitions(setup);
+  } else {
+    RunOutcome out = run_once(setup, o.rate, 1, "");
+    if (!out.fatal.empty()) return fail(kExitMismatch, out.fatal);
+    code = report(o, out.result, out.connected, out.first_error, out.machine_us_per_rt);
+  }
+  if (auto st = outputs->close(); !st) return fail(kExitMismatch, st.error().message);
+  return code;
 }
 
 }  // namespace eco::bench

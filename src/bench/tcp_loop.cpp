@@ -34,8 +34,10 @@ struct Conn {
   uint64_t send_off = 0;     // stream offsets: message seq occupies [seq*S, (seq+1)*S)
   uint64_t target_off = 0;   // bytes due to be sent
   uint64_t recv_off = 0;     // bytes echoed and verified
-  uint64_t started = 0;      // connect start (crr latency, connect timeout)
+  uint64_t started = 0;      // connect start (crr latency, connect timeout, phases)
+  uint64_t intended = 0;     // crr open loop: when the schedule wanted this connection
   uint64_t last_progress = 0;
+  bool echoed = false;       // the first echoed byte of this connection has arrived
 };
 
 ErrorKind kind_of(int err) {
@@ -54,6 +56,12 @@ class TcpLoop final : public LoadLoop {
 
  private:
   bool crr() const { return o_.mode == Mode::crr; }
+  // crr's open loop deals connections to free slots; the others deal messages to
+  // connections, round robin.
+  bool paced_connects() const { return crr() && open_loop(); }
+  // rr opens its connections during the warm-up, so all of them count; crr's count
+  // like its round trips, in the measured window.
+  bool phases_counted(const Conn& c) const { return !crr() || in_window(c.started); }
 
   bool setup(uint64_t now) override;
   void start_due(uint64_t now) override;
@@ -62,7 +70,7 @@ class TcpLoop final : public LoadLoop {
   void on_event(uint32_t k, uint32_t events, uint64_t now) override;
   void on_tick(uint64_t now) override;
   void on_stop(uint64_t now) override;
-  bool drained() const override;
+  bool drained(uint64_t now) const override;
   void finish() override;
 
   void enqueue_connect(uint32_t k, uint64_t at);
@@ -74,6 +82,7 @@ class TcpLoop final : public LoadLoop {
   void complete(uint32_t k, uint64_t seq, uint64_t now);
   void fail(uint32_t k, ErrorKind kind, const std::string& why, uint64_t now);
   void close_conn(Conn& c);
+  void drain_backlog(uint64_t now);
   void set_out(uint32_t k, bool on) { want_out(conns_[k].link.fd.get(), k, on, conns_[k].out_armed); }
 
   const Transport& net_ = *plan_.transport;
@@ -84,6 +93,8 @@ class TcpLoop final : public LoadLoop {
   std::vector<uint32_t> connect_q_;  // ring of connection indices waiting to connect
   std::vector<uint64_t> connect_at_;
   size_t q_head_ = 0, q_len_ = 0;
+  std::vector<uint32_t> free_;       // crr open loop: idle slots
+  uint64_t backlog_ = 0;             // crr open loop: due connections waiting for a slot
   std::vector<uint8_t> tx_, rx_;
 };
 
@@ -103,7 +114,20 @@ void TcpLoop::enqueue_connect(uint32_t k, uint64_t at) {
   ++q_len_;
 }
 
+// Starts the oldest due connections on free slots. Their latency counts from when
+// they were due, so a generator short of slots shows in the percentiles.
+void TcpLoop::drain_backlog(uint64_t now) {
+  while (backlog_ > 0 && !free_.empty()) {
+    uint32_t k = free_.back();
+    free_.pop_back();
+    conns_[k].intended = sched_.due(next_m_ - backlog_);
+    --backlog_;
+    start_connect(k, now);
+  }
+}
+
 void TcpLoop::start_due(uint64_t now) {
+  drain_backlog(now);
   for (int i = 0; i < kConnectsPerPass && q_len_ > 0; ++i) {
     if (connect_at_[q_head_] > now) break;
     uint32_t k = connect_q_[q_head_];
@@ -118,9 +142,10 @@ void TcpLoop::fail(uint32_t k, ErrorKind kind, const std::string& why, uint64_t 
   Conn& c = conns_[k];
   count(kind, why);
   close_conn(c);
+  if (stopping_) c.state = State::finished;
+  else if (paced_connects()) free_.push_back(k);  // the failed attempt is counted; the schedule goes on
   // Keep the offered load going: the connection comes back with the next sequence.
-  if (!stopping_) enqueue_connect(k, now + (kind == ErrorKind::refused ? kRetryNs : kReconnectNs));
-  else c.state = State::finished;
+  else enqueue_connect(k, now + (kind == ErrorKind::refused ? kRetryNs : kReconnectNs));
 }
 
 void TcpLoop::start_connect(uint32_t k, uint64_t now) {
@@ -138,6 +163,7 @@ void TcpLoop::start_connect(uint32_t k, uint64_t now) {
     c.state = State::connecting;
     c.started = now;
     c.last_progress = now;
+    c.echoed = false;
     if (!watch(c.link.fd.get(), k, EPOLLIN | EPOLLOUT)) {
       fail(k, ErrorKind::other, fmt::format("epoll_ctl: {}", std::strerror(errno)), now);
       return;
@@ -162,14 +188,15 @@ void TcpLoop::on_connected(uint32_t k, uint64_t now) {
   }
   c.state = State::open;
   ++out_.connected;
+  if (phases_counted(c)) out_.connect.record(std::max<uint64_t>(now - c.started, 1));
   c.last_progress = now;
   // Continue the connection's stream where it left off (after a reconnect), so a
   // stale byte from an old connection can never match.
   uint64_t seq = (c.target_off + size_ - 1) / size_;
-  if (open_loop()) seq = std::max(seq, sched_.next_seq_for(next_m_, k));
+  if (open_loop() && !crr()) seq = std::max(seq, sched_.next_seq_for(next_m_, k));
   c.send_off = c.recv_off = c.target_off = seq * size_;
   if (stopping_) return;
-  if (!open_loop()) {
+  if (!open_loop() || crr()) {
     uint32_t n = crr() ? 1 : depth_;
     for (uint32_t i = 0; i < n; ++i) queue_message(c, k, now);
   }
@@ -187,7 +214,7 @@ void TcpLoop::flush(uint32_t k, uint64_t now) {
   if (c.state != State::open) return;
   if (c.send_off == c.recv_off && c.send_off < c.target_off) c.last_progress = now;  // the clock starts now
   while (c.send_off < c.target_off) {
-    size_t n = size_t(std::min<uint64_t>(c.target_off - c.send_off, kIoChunk));
+    size_t n = size_t(std::min<uint64_t>(c.target_off - c.send_off, tx_.size()));
     fill_stream(c.id, size_, c.send_off, n, tx_.data());
     IoResult w = net_.write(c.link, tx_.data(), n);
     if (w.status == Io::retry) {
@@ -207,7 +234,7 @@ void TcpLoop::flush(uint32_t k, uint64_t now) {
 void TcpLoop::complete(uint32_t k, uint64_t seq, uint64_t now) {
   Conn& c = conns_[k];
   uint64_t from;
-  if (crr()) from = c.started;
+  if (crr()) from = open_loop() ? c.intended : c.started;
   else if (open_loop()) from = sched_.intended(seq, k);
   else from = sent_at_[size_t(k) * depth_ + seq % depth_];
   record(from, now);
@@ -215,7 +242,12 @@ void TcpLoop::complete(uint32_t k, uint64_t seq, uint64_t now) {
   if (crr()) {
     // One request per connection: close (FIN from our side) and open the next.
     close_conn(c);
-    start_connect(k, now);
+    if (!paced_connects()) {
+      start_connect(k, now);
+      return;
+    }
+    free_.push_back(k);
+    drain_backlog(now);
     return;
   }
   if (!open_loop()) queue_message(c, k, now);
@@ -261,6 +293,10 @@ void TcpLoop::on_readable(uint32_t k, uint64_t now) {
       return;
     }
   }
+  if (!c.echoed) {
+    c.echoed = true;
+    if (phases_counted(c)) out_.first_echo.record(std::max<uint64_t>(now - c.started, 1));
+  }
   uint64_t old = c.recv_off;
   c.recv_off += got;
   c.last_progress = now;
@@ -284,6 +320,12 @@ void TcpLoop::on_event(uint32_t k, uint32_t events, uint64_t now) {
 }
 
 void TcpLoop::on_due(uint64_t m, uint64_t now) {
+  if (paced_connects()) {
+    if (free_.empty() && in_window(sched_.due(m))) ++out_.slot_waits;
+    ++backlog_;
+    drain_backlog(now);
+    return;
+  }
   const uint32_t n = plan_.conns;
   uint32_t k = uint32_t(m % n);
   Conn& c = conns_[k];
@@ -309,6 +351,7 @@ void TcpLoop::on_tick(uint64_t now) {
 }
 
 void TcpLoop::on_stop(uint64_t now) {
+  backlog_ = 0;
   for (uint32_t k = 0; k < conns_.size(); ++k) {
     Conn& c = conns_[k];
     if (c.state == State::open) {
@@ -322,7 +365,7 @@ void TcpLoop::on_stop(uint64_t now) {
   }
 }
 
-bool TcpLoop::drained() const {
+bool TcpLoop::drained(uint64_t) const {
   for (const Conn& c : conns_)
     if (c.state == State::open && c.recv_off < c.target_off) return false;
   return true;
@@ -358,6 +401,10 @@ bool TcpLoop::setup(uint64_t) {
   const uint64_t start = plan_.time.start;
   for (uint32_t k = 0; k < n; ++k) {
     conns_[k].id = plan_.first_conn + k;
+    if (paced_connects()) {
+      free_.push_back(n - 1 - k);  // slot 0 is taken first
+      continue;
+    }
     uint64_t at = plan_.connect_rate > 0 ? start + uint64_t(double(k) * 1e9 / plan_.connect_rate) : start;
     enqueue_connect(k, at);
   }

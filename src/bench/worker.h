@@ -56,6 +56,9 @@ struct WorkerResult {
   uint64_t bytes = 0;            // echoed bytes received in the window
   uint64_t scheduled = 0;        // open loop: messages due in the window
   uint64_t connected = 0;        // connections that ever got established
+  uint64_t slot_waits = 0;       // crr open loop: connections due while every slot was busy
+  Histogram connect;             // TCP: connect() until established, per connection
+  Histogram first_echo;          // TCP: connect() until the first echoed byte
   ErrorCounts errors;
   std::string first_error;       // one example message, for the summary
   std::string fatal;             // setup failure (epoll, fd limit): the run is void

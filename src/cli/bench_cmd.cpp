@@ -1,7 +1,6 @@
 #include <cmath>
-#include <exception>
-#include <string>
 #include <memory>
+#include <string>
 
 #include "bench/merge.h"
 #include "bench/options.h"
@@ -17,23 +16,20 @@ struct BenchArgs {
   bench::BenchOptions o;
   std::string size = "64", duration = "10s", warmup = "1s", timeout = "5s";
   std::string mode = "rr";
+  std::string rate, connect_rate, source_ips, cooldown;
+  std::string percentiles = "50,90,99,99.9,99.99";
   bool no_verify = false;
 };
-// CLI::PositiveNumber's message prints DBL_MAX in full; this one says what is wanted.
-CLI::Validator positive_rate() {
+
+// A validator from one of bench's parsers, so the message is the parser's own.
+template <class Parse>
+CLI::Validator parsed_by(Parse parse, const char* name) {
   return CLI::Validator(
-      [](std::string& v) {
-        double d = 0;
-        try {
-          size_t used = 0;
-          d = std::stod(v, &used);
-          if (used != v.size()) d = -1;
-        } catch (const std::exception&) {
-          d = -1;
-        }
-        return d > 0 && std::isfinite(d) ? std::string() : "'" + v + "' is not a positive number (per second)";
+      [parse](std::string& v) {
+        auto r = parse(v);
+        return r ? std::string() : r.error().message;
       },
-      "RATE");
+      name);
 }
 
 }  // namespace
@@ -41,34 +37,53 @@ CLI::Validator positive_rate() {
 Command add_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* sub = app.add_subcommand(
-      "bench", "Load-test an echo server: closed loop (each connection keeps --depth messages in flight) or open\n"
-               "loop (--rate, latency from each message's intended send time). Every echoed byte is verified.\n"
-               "Exit 0 if clean, 1 on any mismatch, short read, reset, refused connect or timeout, 3 if nothing\n"
-               "could connect. `eco bench merge a.json b.json ...` combines runs from several machines.");
+      "bench",
+      "Load-test an echo server: closed loop (each connection keeps --depth messages in flight) or open\n"
+      "loop (--rate, latency from each message's or connection's intended start). Every echoed byte is\n"
+      "verified. --find-rate searches for the highest rate that keeps a latency objective; --reps repeats\n"
+      "the run and reports medians with confidence intervals.\n"
+      "Exit 0 if clean, 1 on any mismatch, short read, reset, refused connect or timeout (or no rate\n"
+      "holds the --find-rate objective), 2 on bad options, 3 if nothing could connect.\n"
+      "`eco bench merge a.json b.json ...` combines runs from several machines.");
   sub->add_option("address", a->o.target, "Server address, HOST:PORT or [V6]:PORT (udp://... for UDP)")
       ->type_name("ADDR")
       ->default_str("127.0.0.1:5346");
-  sub->add_option("-c,--conns", a->o.conns, "Concurrent connections (UDP: sockets)")->default_str("1")
-      ->check(CLI::Range(1u, 1'000'000u));
+  sub->add_option("-c,--conns", a->o.conns, "Concurrent connections (UDP: sockets; crr with --rate: most open at once)")
+      ->default_str("1")->check(CLI::Range(1u, 1'000'000u));
   sub->add_option("-d,--depth", a->o.depth, "Messages in flight per connection (closed loop)")->default_str("1")
       ->check(CLI::Range(1u, 4096u));
   sub->add_option("-s,--size", a->size, "Bytes per message (64, 1K, 64KiB, ...)")->default_str("64")
       ->check(size_validator());
-  sub->add_option("-t,--duration", a->duration, "Measured time, after the warm-up")->default_str("10s")
-      ->check(duration_validator());
+  sub->add_option("-t,--duration", a->duration, "Measured time, after the warm-up (per repetition or search step)")
+      ->default_str("10s")->check(duration_validator());
   sub->add_option("-w,--warmup", a->warmup, "Time before measuring (connections ramp, caches warm)")
       ->default_str("1s")->check(duration_validator());
   sub->add_option("-T,--threads", a->o.threads, "Load threads, each with its own loop and connections")
       ->default_str("1")->check(CLI::Range(1u, 1024u));
   sub->add_flag("-u,--udp", a->o.udp, "Use UDP datagrams (one message each)");
-  sub->add_option("-r,--rate", a->o.rate, "Open loop: total messages per second over all connections")
-      ->check(positive_rate());
+  sub->add_option("-r,--rate", a->rate,
+                  "Open loop, in total over all connections: rr messages/s, crr new connections/s, stream bytes/s "
+                  "(2000, 2.5k, 50M)")
+      ->check(parsed_by(bench::parse_rate, "RATE"));
   sub->add_option("-m,--mode", a->mode, "rr: request/echo on persistent connections; crr: a new connection per "
                                         "request; stream: a deep window of messages in flight (throughput)")
       ->default_str("rr")->check(CLI::IsMember({"rr", "crr", "stream"}));
+  sub->add_option("--find-rate", a->o.find_rate,
+                  "Search for the highest open-loop rate that keeps this latency objective, e.g. 'p99<1ms' or "
+                  "'p50<200us,p99.9<=5ms' (short steps of --duration each)");
+  sub->add_option("--reps", a->o.reps, "Run the same load N times; report medians and confidence intervals")
+      ->default_str("1");
+  sub->add_option("--cooldown", a->cooldown, "Pause between repetitions or search steps")
+      ->check(duration_validator());
+  sub->add_option("--confidence", a->o.confidence, "Level of the --reps intervals, percent")->default_str("95");
+  sub->add_option("--percentiles", a->percentiles, "Latency percentiles for the summary and JSON")
+      ->default_str("50,90,99,99.9,99.99")->check(parsed_by(bench::parse_percentiles, "LIST"));
   sub->add_flag("--no-verify", a->no_verify, "Do not check echoed bytes (raw speed checks only)");
-  sub->add_option("--connect-rate", a->o.connect_rate, "Open at most this many connections per second while ramping")
-      ->check(positive_rate());
+  sub->add_option("--connect-rate", a->connect_rate, "Open at most this many connections per second while ramping")
+      ->check(parsed_by(bench::parse_rate, "RATE"));
+  sub->add_option("--source-ip", a->source_ips,
+                  "Send from these local addresses, connections spread over them in turn (A,B,C); without it, "
+                  "loopback targets spread over 127.0.0.x by themselves");
   sub->add_option("--conns-per-source", a->o.conns_per_source,
                   "Loopback IPv4 targets: bind each further block of this many connections to the next source "
                   "address (127.0.0.2, .3, ...), so more than one address's ~28,000 ports can be used")
@@ -78,6 +93,9 @@ Command add_bench(CLI::App& app) {
       ->default_str("5s")->check(duration_validator());
   sub->add_flag("--json", a->o.json, "Print the result as one JSON object (for `eco bench merge`)");
   sub->add_option("--hist", a->o.hist_file, "Write the latency histogram as an HdrHistogram interval log")
+      ->type_name("FILE");
+  sub->add_option("--csv", a->o.csv_file,
+                  "Write one CSV line per interval: rt/s, MB/s, p50/p99/max and the errors by kind")
       ->type_name("FILE");
   sub->add_option("--server-pid", a->o.server_pid, "Also report this local server's CPU time per round trip and RSS")
       ->check(CLI::Range(1, 1 << 30));
@@ -90,7 +108,7 @@ Command add_bench(CLI::App& app) {
   merge->add_option("files", *files, "Result files written with --json")->required()->check(CLI::ExistingFile);
   merge->add_flag("--json", *merge_json, "Print the merged result as JSON");
 
-  return {sub, [a, merge, files, merge_json] {
+  return {sub, [a, sub, merge, files, merge_json] {
             if (merge->parsed()) return bench::run_merge(*files, *merge_json);
             bench::BenchOptions& o = a->o;
             o.size = uint32_t(std::min<uint64_t>(*parse_size(a->size), UINT32_MAX));
@@ -101,6 +119,17 @@ Command add_bench(CLI::App& app) {
             o.timeout_s = *parse_duration(a->timeout);
             if (o.duration_s <= 0) return fail(kExitUsage, "--duration must be more than 0");
             if (o.timeout_s <= 0) return fail(kExitUsage, "--timeout must be more than 0");
+            if (!a->rate.empty()) o.rate = *bench::parse_rate(a->rate);
+            if (!a->connect_rate.empty()) o.connect_rate = *bench::parse_rate(a->connect_rate);
+            if (!a->cooldown.empty()) o.cooldown_s = *parse_duration(a->cooldown);
+            o.percentiles = *bench::parse_percentiles(a->percentiles);
+            o.conns_per_source_given = sub->count("--conns-per-source") > 0;
+            for (size_t at = 0; !a->source_ips.empty() && at <= a->source_ips.size();) {
+              size_t comma = a->source_ips.find(',', at);
+              o.source_ips.push_back(a->source_ips.substr(at, comma == std::string::npos ? comma : comma - at));
+              if (comma == std::string::npos) break;
+              at = comma + 1;
+            }
             o.mode = a->mode == "crr" ? bench::Mode::crr : a->mode == "stream" ? bench::Mode::stream : bench::Mode::rr;
             o.verify = !a->no_verify;
             return bench::run_bench(o);

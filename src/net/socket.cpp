@@ -106,7 +106,7 @@ int connect_error(int fd) {
   return err;
 }
 
-Result<Address> source_address(std::string_view ip, Proto proto) {
+Result<Address> source_address(std::string_view ip, Proto proto, int family) {
   std::string text(ip);
   Address a;
   sockaddr_in v4{};
@@ -120,6 +120,9 @@ Result<Address> source_address(std::string_view ip, Proto proto) {
   } else {
     return Error{fmt::format("invalid source address '{}' (an IPv4 or IPv6 address, e.g. 10.0.0.2 or fd00::2)", ip)};
   }
+  auto v = [](int f) { return f == AF_INET ? 4 : 6; };
+  if (a.family() != family)
+    return Error{fmt::format("source address {} is IPv{} but the target is IPv{}", ip, v(a.family()), v(family))};
   Fd fd(::socket(a.family(), sock_type(proto) | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return sys_error("socket");
   if (::bind(fd.get(), a.sa(), a.len) == 0) return a;

@@ -34,10 +34,11 @@ struct ConnectOptions {
 Result<Fd> start_connect(const Address& target, Proto proto, const ConnectOptions& opts = {});
 // The outcome of a started connect on fd: 0, or the errno it failed with.
 int connect_error(int fd);
-// A source address to send from: an IPv4 or IPv6 literal ("10.0.0.2", "fd00::2"),
-// checked by binding a throw-away socket to it, so a mistyped address or one this
-// host does not have is one clear error before any load starts.
-Result<Address> source_address(std::string_view ip, Proto proto);
+// A source address to send from towards a target of `family`: an IPv4 or IPv6
+// literal ("10.0.0.2", "fd00::2") of that family, checked by binding a throw-away
+// socket to it, so a mistyped address or one this host does not have is one clear
+// error before any load starts.
+Result<Address> source_address(std::string_view ip, Proto proto, int family);
 
 // Connects a TCP socket, waiting at most timeout_ms (< 0: forever). The socket is
 // returned non-blocking unless `blocking` is set.

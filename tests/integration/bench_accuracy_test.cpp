@@ -7,38 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "bench/result.h"
+#include "bench_run.h"
 #include "bench_test_servers.h"
-#include "harness.h"
 
 namespace eco::itest {
 namespace {
-
-struct BenchRun {
-  RunResult run;
-  bench::BenchResult result;
-  bool parsed = false;
-  double wall_s = 0;
-};
-
-BenchRun run_bench(const std::vector<std::string>& args, int timeout_ms = 30000) {
-  std::vector<std::string> all{"bench"};
-  all.insert(all.end(), args.begin(), args.end());
-  all.push_back("--json");
-  all.push_back("--quiet");
-  BenchRun b;
-  double t0 = now_ms();
-  b.run = run_eco(all, {}, timeout_ms);
-  b.wall_s = (now_ms() - t0) / 1000;
-  auto r = bench::from_json(b.run.out);
-  if (r) {
-    b.result = std::move(*r);
-    b.parsed = true;
-  }
-  return b;
-}
-
-#define EXPECT_PARSED(b) ASSERT_TRUE((b).parsed) << "stdout: " << (b).run.out << "\nstderr: " << (b).run.err
 
 TEST(BenchAccuracy, FixedDelayShowsAsMedian) {
   TestEchoServer srv(Misbehavior::delay, 20);

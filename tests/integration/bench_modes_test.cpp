@@ -8,97 +8,51 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
-#include "bench/result.h"
-#include "harness.h"
+#include "bench_run.h"
 
 namespace eco::itest {
 namespace {
 
-struct BenchRun {
-  RunResult run;
-  bench::BenchResult result;
-  bool parsed = false;
-};
-
-BenchRun bench_json(std::vector<std::string> args, int timeout_ms = 60000) {
-  args.insert(args.begin(), "bench");
-  args.push_back("--json");
-  args.push_back("--quiet");
-  BenchRun b;
-  b.run = run_eco(args, {}, timeout_ms);
-  auto r = bench::from_json(b.run.out);
-  if (r) {
-    b.result = std::move(*r);
-    b.parsed = true;
-  }
-  return b;
-}
-
-#define EXPECT_CLEAN(b)                                                                              \
-  do {                                                                                               \
-    ASSERT_TRUE((b).parsed) << "stdout: " << (b).run.out << "\nstderr: " << (b).run.err;           \
-    EXPECT_EQ((b).run.exit_code, 0) << (b).run.err;                                                 \
-    EXPECT_EQ((b).result.errors.total(), 0u) << (b).run.out;                                        \
-    EXPECT_GT((b).result.round_trips, 0u);                                                          \
-  } while (0)
-
-class BenchModes : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { raise_fd_limit(); }
-  void SetUp() override {
-    ServerOptions o;
-    o.listen = {"127.0.0.1:0"};
-    o.extra = {"--udp", "--threads", "2", "--quiet"};
-    server_ = std::make_unique<Server>(o);
-    ASSERT_TRUE(server_->start());
-    addr_ = "127.0.0.1:" + std::to_string(server_->port());
-  }
-  void TearDown() override {
-    if (server_) {
-      EXPECT_TRUE(server_->stop());
-    }
-  }
-  std::unique_ptr<Server> server_;
-  std::string addr_;
-};
+using BenchModes = EcoServeTest;
 
 TEST_F(BenchModes, RequestEchoWithDepth) {
-  auto b = bench_json({addr_, "--conns", "4", "--depth", "8", "--size", "100", "--duration", "1s", "--warmup", "0.2s"});
+  auto b = run_bench({addr_, "--conns", "4", "--depth", "8", "--size", "100", "--duration", "1s", "--warmup", "0.2s"});
   EXPECT_CLEAN(b);
   EXPECT_EQ(b.result.mode, "rr");
   EXPECT_EQ(b.result.bytes, b.result.round_trips * 100) << "bytes are whole verified echoes";
 }
 
 TEST_F(BenchModes, ConnectRequestReceive) {
-  auto b = bench_json({addr_, "--mode", "crr", "--conns", "4", "--duration", "1s", "--warmup", "0.2s"});
+  auto b = run_bench({addr_, "--mode", "crr", "--conns", "4", "--duration", "1s", "--warmup", "0.2s"});
   EXPECT_CLEAN(b);
   EXPECT_EQ(b.result.mode, "crr");
 }
 
 TEST_F(BenchModes, StreamOfLargeMessages) {
-  auto b = bench_json({addr_, "--mode", "stream", "--conns", "2", "--size", "64K", "--duration", "1s", "--warmup", "0.2s"});
+  auto b = run_bench({addr_, "--mode", "stream", "--conns", "2", "--size", "64K", "--duration", "1s", "--warmup", "0.2s"});
   EXPECT_CLEAN(b);
   // Bytes count as they arrive, messages when complete: at most a window apart.
   EXPECT_NEAR(double(b.result.bytes), double(b.result.round_trips * (64u << 10)), double(2 * (4u << 20)));
 }
 
 TEST_F(BenchModes, UdpDatagrams) {
-  auto b = bench_json({"udp://" + addr_, "--conns", "4", "--depth", "4", "--duration", "1s", "--warmup", "0.2s"});
+  auto b = run_bench({"udp://" + addr_, "--conns", "4", "--depth", "4", "--duration", "1s", "--warmup", "0.2s"});
   EXPECT_CLEAN(b);
   EXPECT_EQ(b.result.proto, "udp");
 }
 
 TEST_F(BenchModes, OpenLoopUdpKeepsTheRate) {
-  auto b = bench_json({addr_, "--udp", "--rate", "500", "--conns", "2", "--duration", "1s", "--warmup", "0.2s"});
+  auto b = run_bench({addr_, "--udp", "--rate", "500", "--conns", "2", "--duration", "1s", "--warmup", "0.2s"});
   EXPECT_CLEAN(b);
   EXPECT_NEAR(double(b.result.round_trips), 500, 50);
 }
 
 TEST_F(BenchModes, TwoThousandConnections) {
-  auto b = bench_json({addr_, "--conns", "2000", "--threads", "2", "--duration", "1s", "--warmup", "1s"});
+  auto b = run_bench({addr_, "--conns", "2000", "--threads", "2", "--duration", "1s", "--warmup", "1s"});
   EXPECT_CLEAN(b);
   EXPECT_GE(b.result.round_trips, 2000u) << "every connection echoed at least once";
 }
@@ -106,7 +60,7 @@ TEST_F(BenchModes, TwoThousandConnections) {
 TEST_F(BenchModes, GeneratorShortfallIsReported) {
   // No single thread sends 5 million messages a second: bench must say so, and still
   // measure from the intended send times (so latency grows through the run).
-  auto b = bench_json({addr_, "--conns", "2", "--rate", "5000000", "--duration", "1s", "--warmup", "0"});
+  auto b = run_bench({addr_, "--conns", "2", "--rate", "5000000", "--duration", "1s", "--warmup", "0"});
   EXPECT_CLEAN(b);
   ASSERT_TRUE(b.result.rate_shortfall.has_value()) << b.run.out;
   EXPECT_EQ(b.result.rate_shortfall->asked, 5'000'000);
@@ -118,12 +72,12 @@ TEST_F(BenchModes, GeneratorShortfallIsReported) {
 TEST_F(BenchModes, HistLogAndMerge) {
   TempDir dir;
   std::string hist = dir.file("lat.hlog");
-  auto a = bench_json({addr_, "--duration", "1s", "--warmup", "0", "--hist", hist});
+  auto a = run_bench({addr_, "--duration", "1s", "--warmup", "0", "--hist", hist});
   EXPECT_CLEAN(a);
   std::string log = read_file(hist);
   EXPECT_NE(log.find("#[Histogram log format version"), std::string::npos) << log;
   EXPECT_NE(log.find("\"StartTimestamp\",\"Interval_Length\""), std::string::npos) << log;
-  auto b = bench_json({addr_, "--conns", "2", "--duration", "0.5s", "--warmup", "0"});
+  auto b = run_bench({addr_, "--conns", "2", "--duration", "0.5s", "--warmup", "0"});
   EXPECT_CLEAN(b);
   ASSERT_TRUE(write_file(dir.file("a.json"), a.run.out));
   ASSERT_TRUE(write_file(dir.file("b.json"), b.run.out));
@@ -136,7 +90,7 @@ TEST_F(BenchModes, HistLogAndMerge) {
 }
 
 TEST_F(BenchModes, ServerPidReportsCpuPerRoundTrip) {
-  auto b = bench_json({addr_, "--duration", "1s", "--warmup", "0.2s", "--server-pid", std::to_string(server_->pid())});
+  auto b = run_bench({addr_, "--duration", "1s", "--warmup", "0.2s", "--server-pid", std::to_string(server_->pid())});
   EXPECT_CLEAN(b);
   ASSERT_TRUE(b.result.server.has_value()) << b.run.out;
   EXPECT_EQ(b.result.server->pid, server_->pid());
@@ -177,11 +131,43 @@ TEST_F(BenchModes, CtrlCEndsEarlyWithAReport) {
 }
 
 TEST_F(BenchModes, BadOptionsAreUsageErrors) {
-  auto b = run_eco({"bench", addr_, "--udp", "--size", "4"});
-  EXPECT_EQ(b.exit_code, 2);
-  EXPECT_NE(b.err.find("at least 12 bytes"), std::string::npos) << b.err;
-  auto c = run_eco({"bench", addr_, "--mode", "crr", "--rate", "100"});
-  EXPECT_EQ(c.exit_code, 2) << c.err;
+  // Each is refused before any load starts: one line naming the problem, exit 2.
+  struct Case {
+    std::vector<std::string> args;
+    const char* says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--udp", "--size", "4"}, "at least 12 bytes"},
+           {{"--find-rate", "p99<1ms", "--rate", "100"}, "cannot be combined with --rate"},
+           {{"--find-rate", "p99<1ms", "--reps", "3"}, "--find-rate and --reps"},
+           {{"--reps", "0"}, "--reps must be at least 1"},
+           {{"--find-rate", "p101<1ms"}, "unknown percentile 'p101'"},
+           {{"--find-rate", "q99<1ms"}, "unknown percentile 'q99'"},
+           {{"--find-rate", "p99<1"}, "needs a unit"},
+           {{"--find-rate", "p99=1ms"}, "no '<'"},
+           {{"--cooldown", "1s"}, "--cooldown is the pause"},
+           {{"--rate", "100", "--depth", "4"}, "--depth is for the closed loop"},
+           {{"--mode", "crr", "--rate", "100", "--connect-rate", "10"}, "--connect-rate ramps"},
+           {{"--mode", "stream", "--size", "64K", "--rate", "10"}, "less than one message"},
+           {{"--rate", "fast"}, "invalid rate 'fast'"},
+           {{"--percentiles", "50,0"}, "invalid percentile '0'"},
+           {{"--percentiles", "50,,99"}, "invalid percentile ''"},
+           {{"--confidence", "100"}, "--confidence must be between"},
+           {{"--source-ip", "127.0.0.2", "--conns-per-source", "10"}, "--conns-per-source spreads"},
+           {{"--source-ip", "not-an-ip"}, "invalid source address 'not-an-ip'"},
+           {{"--source-ip", "::1"}, "is IPv6 but the target is IPv4"},
+           {{"--source-ip", "192.0.2.1"}, "no interface on this host has it"},
+       }) {
+    std::vector<std::string> args{"bench", addr_, "--duration", "0.2s", "--warmup", "0", "--quiet"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto r = run_eco(args, {}, 10000);
+    std::string shown;
+    for (const auto& a : c.args) shown += " " + a;
+    EXPECT_EQ(r.exit_code, 2) << shown << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << shown << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << shown << ": " << r.err;
+    EXPECT_EQ(r.out, "") << shown;
+  }
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 #include "bench_test_servers.h"
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <random>
 #include <string>
 
 #include "net/socket.h"
@@ -13,9 +17,14 @@
 namespace eco::itest {
 namespace {
 
+// Sleeps to the nanosecond deadline (absolute, so no drift; in steps of at most
+// 10 ms so a stopping server is not held up).
 void sleep_until_ns(uint64_t t, const std::atomic<bool>& stop) {
-  for (uint64_t now = now_ns(); now < t && !stop.load(); now = now_ns())
-    usleep(useconds_t(std::min<uint64_t>(t - now, 10'000'000) / 1000));
+  for (uint64_t now = now_ns(); now < t && !stop.load(); now = now_ns()) {
+    uint64_t until = std::min(t, now + 10'000'000);
+    timespec ts{time_t(until / 1'000'000'000), long(until % 1'000'000'000)};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+  }
 }
 
 bool write_all(int fd, const char* p, size_t n, const std::atomic<bool>& stop) {
@@ -38,7 +47,9 @@ bool write_all(int fd, const char* p, size_t n, const std::atomic<bool>& stop) {
 
 }  // namespace
 
-TestEchoServer::TestEchoServer(Misbehavior how, int delay_ms) : how_(how), delay_ms_(delay_ms) {
+TestEchoServer::TestEchoServer(Misbehavior how, int delay_ms) : TestEchoServer(how, ServerShape{.delay_ms = delay_ms}) {}
+
+TestEchoServer::TestEchoServer(Misbehavior how, const ServerShape& shape) : how_(how), shape_(shape) {
   net::HostPort hp{"127.0.0.1", 0};
   auto addrs = net::resolve(hp, net::Proto::tcp, true);
   if (!addrs) return;
@@ -82,9 +93,20 @@ void TestEchoServer::accept_loop() {
   }
 }
 
+uint64_t TestEchoServer::serve_queue(uint64_t arrived, uint64_t messages) {
+  std::lock_guard lock(queue_mu_);
+  queue_free_at_ = std::max(queue_free_at_, arrived) + messages * uint64_t(shape_.service_us) * 1000;
+  return queue_free_at_;
+}
+
 void TestEchoServer::serve(Fd conn) {
+  // The delays are the truth the tests compare with: 1 µs timer slack, not 50 µs.
+  (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   std::string buf(64 << 10, '\0');
   uint64_t reads = 0;
+  uint64_t bytes = 0;
+  std::mt19937 rng(uint32_t(accepted_.load()));
+  std::uniform_real_distribution<double> jitter_ms(shape_.jitter_min_ms, shape_.jitter_max_ms);
   while (!stop_.load()) {
     pollfd p{conn.get(), POLLIN, 0};
     int n = ::poll(&p, 1, 50);
@@ -97,8 +119,17 @@ void TestEchoServer::serve(Fd conn) {
       case Misbehavior::none:
         break;
       case Misbehavior::delay:
-        sleep_until_ns(arrived + uint64_t(delay_ms_) * 1'000'000, stop_);
+        sleep_until_ns(arrived + uint64_t(shape_.delay_ms) * 1'000'000, stop_);
         break;
+      case Misbehavior::jitter:
+        sleep_until_ns(arrived + uint64_t(jitter_ms(rng) * 1e6), stop_);
+        break;
+      case Misbehavior::capacity: {
+        uint64_t before = bytes / shape_.message_size;
+        bytes += uint64_t(r);
+        sleep_until_ns(serve_queue(arrived, bytes / shape_.message_size - before), stop_);
+        break;
+      }
       case Misbehavior::stall_once: {
         uint64_t from = stall_from_ns_.load();
         if (arrived >= from && arrived < from + 1'000'000'000) sleep_until_ns(from + 1'000'000'000, stop_);

@@ -1,7 +1,8 @@
 #pragma once
-// Misbehaving echo servers that run inside the test process (one thread per
-// connection), so bench's measurements can be checked against a known truth:
-// a fixed delay, one stall, a flipped byte, resets, silence.
+// Echo servers of known behaviour that run inside the test process (one thread per
+// connection), so bench's measurements can be checked against a known truth: a
+// fixed delay, a random delay of known distribution, a fixed capacity, one stall, a
+// flipped byte, resets, silence.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -22,11 +23,23 @@ enum class Misbehavior {
   flip,        // every 20th read has its first byte flipped
   reset,       // echoes 5 reads, then resets the connection (RST)
   blackhole,   // reads and never answers
+  jitter,      // every echo leaves a delay drawn uniformly from [jitter_min_ms, jitter_max_ms] after its bytes arrived
+  capacity,    // one server for all connections: each message of `message_size` bytes takes `service_us`,
+               // one after another, so at most 1e6 / service_us messages a second are echoed
+};
+
+// The parameters of the behaviours that have them.
+struct ServerShape {
+  int delay_ms = 20;
+  int jitter_min_ms = 10, jitter_max_ms = 30;
+  int service_us = 1000;
+  size_t message_size = 64;
 };
 
 class TestEchoServer {
  public:
   explicit TestEchoServer(Misbehavior how, int delay_ms = 20);
+  TestEchoServer(Misbehavior how, const ServerShape& shape);
   ~TestEchoServer();  // stops and joins every thread
   TestEchoServer(const TestEchoServer&) = delete;
   TestEchoServer& operator=(const TestEchoServer&) = delete;
@@ -42,8 +55,13 @@ class TestEchoServer {
   void accept_loop();
   void serve(Fd conn);
 
+  // capacity: when the one server, busy with the messages before, has done these.
+  uint64_t serve_queue(uint64_t arrived, uint64_t messages);
+
   Misbehavior how_;
-  int delay_ms_;
+  ServerShape shape_;
+  std::mutex queue_mu_;
+  uint64_t queue_free_at_ = 0;
   Fd listener_;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};

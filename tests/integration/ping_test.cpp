@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "harness.h"
+#include "bench_run.h"
 
 namespace eco::itest {
 namespace {
@@ -32,23 +32,7 @@ std::string free_port_address() {
   return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
 }
 
-class Ping : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ServerOptions o;
-    o.extra = {"--udp", "--quiet"};
-    server_ = std::make_unique<Server>(o);
-    ASSERT_TRUE(server_->start());
-    addr_ = "127.0.0.1:" + std::to_string(server_->port());
-  }
-  void TearDown() override {
-    if (server_) {
-      EXPECT_TRUE(server_->stop());
-    }
-  }
-  std::unique_ptr<Server> server_;
-  std::string addr_;
-};
+using Ping = EcoServeTest;
 
 TEST_F(Ping, TcpProbesAndStatistics) {
   auto r = run_eco({"ping", addr_, "-c", "4", "-i", "0.05", "-s", "100"});

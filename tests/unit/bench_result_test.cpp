@@ -97,6 +97,67 @@ TEST(BenchResult, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(to_json(b), text);
 }
 
+TEST(BenchResult, JsonRoundTripKeepsPhasesRepetitionsAndSearch) {
+  BenchResult r = sample_run(4, 5000, 30'000);
+  r.mode = "crr";
+  r.rate = 1500;
+  r.rate_unit = "conn/s";
+  r.slot_waits = 17;
+  r.percentiles = {50, 99.5};
+  r.connect.emplace();
+  r.first_echo.emplace();
+  for (int i = 0; i < 100; ++i) {
+    r.connect->histogram.record(20'000 + uint64_t(i));
+    r.first_echo->histogram.record(60'000 + uint64_t(i));
+  }
+  r.runs = {sample_run(5, 100, 30'000), sample_run(6, 100, 31'000)};
+  r.repetitions = Repetitions{2, 1.5, 95, 50, true, {FigureStats{"rt_per_s", 100, 90, 110, false},
+                                                     FigureStats{"p99.5_us", 40, 20, 60, true}}};
+  finalize(r);
+  std::string text = to_json(r);
+  EXPECT_NE(text.find("\"p99.5\": "), std::string::npos) << "each percentile asked has its key";
+  auto back = from_json(text);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->rate_unit, "conn/s");
+  EXPECT_EQ(back->slot_waits, 17u);
+  EXPECT_EQ(back->percentiles, (std::vector<double>{50, 99.5}));
+  ASSERT_TRUE(back->connect && back->first_echo);
+  EXPECT_TRUE(back->connect->histogram.same_counts(r.connect->histogram));
+  EXPECT_DOUBLE_EQ(back->first_echo->latency_us.p50, r.first_echo->latency_us.p50);
+  ASSERT_TRUE(back->repetitions);
+  EXPECT_EQ(back->repetitions->figures.size(), 2u);
+  EXPECT_EQ(back->repetitions->figures[1].name, "p99.5_us");
+  EXPECT_TRUE(back->repetitions->figures[1].wide);
+  EXPECT_TRUE(back->repetitions->spread_too_wide);
+  ASSERT_EQ(back->runs.size(), 2u);
+  EXPECT_TRUE(back->runs[1].histogram.same_counts(r.runs[1].histogram));
+  EXPECT_EQ(to_json(*back), text);
+  std::string summary = format_summary(r);
+  for (const char* want : {"connect ", "first echo", "p99.5 ", "repetitions 2 runs 1.5 s apart", "too wide",
+                           "the runs disagree too much", "17 connections were due", "open loop at 1500 conn/s"})
+    EXPECT_NE(summary.find(want), std::string::npos) << want << "\n" << summary;
+
+  BenchResult searched = sample_run(7, 1000, 30'000);
+  searched.rate = 900;
+  searched.find_rate = RateSearch{"p99<1ms", 900.0, {SearchStep{std::nullopt, 1000, true, "closed loop"},
+                                                     SearchStep{1000.0, 990, false, "p99 2 ms, over 1 ms"},
+                                                     SearchStep{900.0, 900, true, "p99 800 µs < 1 ms"}}};
+  searched.runs = {sample_run(8, 10, 1000), sample_run(9, 10, 1000), sample_run(10, 10, 1000)};
+  text = to_json(searched);
+  back = from_json(text);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  ASSERT_TRUE(back->find_rate && back->find_rate->found);
+  EXPECT_DOUBLE_EQ(*back->find_rate->found, 900);
+  ASSERT_EQ(back->find_rate->steps.size(), 3u);
+  EXPECT_FALSE(back->find_rate->steps[0].rate);
+  EXPECT_EQ(back->find_rate->steps[1].reason, "p99 2 ms, over 1 ms");
+  EXPECT_EQ(back->runs.size(), 3u);
+  EXPECT_EQ(to_json(*back), text);
+  summary = format_summary(searched);
+  EXPECT_NE(summary.find("p99<1ms holds up to 900 msg/s"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("FAIL"), std::string::npos) << summary;
+}
+
 TEST(BenchResult, JsonUsesTheSchemaNames) {
   BenchResult r = sample_run(2, 100, 1000);
   std::string text = to_json(r);

@@ -152,7 +152,9 @@ void Histogram::record(uint64_t value_ns, uint64_t count) {
 void Histogram::merge(const Histogram& other) {
   if (other.total_ == 0) return;
   if (other.counts_.size() == counts_.size() && other.digits_ == digits_) {
-    for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+    // Every count lies between the indexes of min_ and max_: only that range is added.
+    for (size_t i = other.index_of(other.min_), last = other.index_of(other.max_); i <= last; ++i)
+      counts_[i] += other.counts_[i];
     total_ += other.total_;
     min_ = std::min(min_, other.min_);
     max_ = std::max(max_, other.max_);
@@ -167,7 +169,9 @@ void Histogram::merge(const Histogram& other) {
 }
 
 void Histogram::reset() {
-  std::fill(counts_.begin(), counts_.end(), 0);
+  // Only the range between min_ and max_ can hold counts: a bench thread resets its
+  // interval histogram ten times a second, and the whole array is 229 KB.
+  if (total_ > 0) std::fill(counts_.begin() + ptrdiff_t(index_of(min_)), counts_.begin() + ptrdiff_t(index_of(max_)) + 1, 0);
   total_ = 0;
   clamped_ = 0;
   min_ = UINT64_MAX;

@@ -150,6 +150,32 @@ TEST(Histogram, MergeEqualsOneHistogramOfAllSamples) {
   EXPECT_DOUBLE_EQ(a.mean(), all.mean());
 }
 
+TEST(Histogram, ResetClearsEveryCountIncludingClampedAndDecoded) {
+  // reset() and merge() touch only the range between the lowest and highest value
+  // recorded: whatever filled the histogram, after reset it equals a fresh one.
+  Histogram fresh;
+  Histogram h;
+  for (uint64_t v : {1ull, 2047ull, 2048ull, 123'456ull, 99'999'999'999ull, 500'000'000'000ull}) h.record(v, 3);
+  h.reset();
+  EXPECT_TRUE(h.same_counts(fresh));
+  EXPECT_EQ(h.clamped(), 0u);
+  Histogram src;
+  src.record(7);
+  src.record(40'000'000);
+  auto decoded = Histogram::decode(src.encode());
+  ASSERT_TRUE(decoded.ok());
+  decoded->reset();
+  EXPECT_TRUE(decoded->same_counts(fresh));
+  // Reused after a reset, and merged, it counts as a histogram of those samples only.
+  h.record(5'000);
+  h.merge(src);
+  Histogram want;
+  want.record(5'000);
+  want.record(7);
+  want.record(40'000'000);
+  EXPECT_TRUE(h.same_counts(want));
+}
+
 TEST(Histogram, MergeIntoEmptyAndOfEmpty) {
   Histogram a, empty;
   a.record(100);

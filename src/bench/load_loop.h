@@ -74,6 +74,7 @@ class LoadLoop {
  private:
   void loop();
   void run_schedule(uint64_t now);
+  void publish_counts();
   void publish();
 
   Fd ep_;

@@ -93,6 +93,7 @@ std::string format_latency_us(double us) {
 
 std::string format_rate(double rate, const std::string& unit) {
   if (unit == "B/s") return fmt::format("{:.2f} MB/s", rate / 1e6);
+  if (rate < 100) return fmt::format("{:.3g} {}", rate, unit);
   return fmt::format("{:.0f} {}", rate, unit);
 }
 

@@ -155,6 +155,15 @@ RunOutcome run_once(const RunSetup& setup, double rate, uint32_t number, const s
   uint64_t stopped_at = tl.end;
   bool interrupted = false;
   Histogram interval;
+  // Wake at the next whole second of the run, or sooner for the window's edges (so an
+  // interval never straddles the start of the measured window) or the end of a loop.
+  auto sleep_until_next = [&](uint64_t now) {
+    uint64_t next = tl.start + ((now - tl.start) / 1'000'000'000 + 1) * 1'000'000'000;
+    if (now < tl.measure_from) next = std::min(next, tl.measure_from);
+    next = std::min(next, server.next_edge(tl));
+    for (uint64_t t = now_ns(); t < next && !all_done(lives); t = now_ns())
+      usleep(useconds_t(std::min<uint64_t>(next - t, 20'000'000) / 1000));
+  };
   for (;;) {
     bool done = all_done(lives);
     uint64_t now = now_ns();
@@ -163,8 +172,16 @@ RunOutcome run_once(const RunSetup& setup, double rate, uint32_t number, const s
       stopped_at = std::clamp(now, tl.measure_from, tl.end);
     }
     if (server.wants(now, tl, interrupted)) server.sample();
+    // An interval line for at least 100 ms of run (what the loops publish at), one
+    // ending where the measured window starts, and the last however short: nothing
+    // counted goes unwritten.
+    bool window_starts = last_t < tl.measure_from && now >= tl.measure_from;
+    if (!done && !window_starts && now < last_t + 100'000'000) {
+      sleep_until_next(now);
+      continue;
+    }
     LiveTotals cur = take_live(lives, interval);
-    if (setup.outputs && now > last_t) {
+    if (setup.outputs) {
       IntervalSample s;
       s.run = number;
       s.run_label = label;
@@ -172,7 +189,7 @@ RunOutcome run_once(const RunSetup& setup, double rate, uint32_t number, const s
       s.length_s = double(now - last_t) / 1e9;
       s.run_elapsed_s = std::min(double(now - tl.start) / 1e9, total_s);
       s.run_total_s = total_s;
-      s.warming_up = now <= tl.measure_from;
+      s.warming_up = last_t < tl.measure_from;  // intervals end at the window's start
       if (rate > 0) s.rate = rate;
       s.round_trips = cur.round_trips - last.round_trips;
       s.bytes = cur.bytes - last.bytes;
@@ -185,11 +202,7 @@ RunOutcome run_once(const RunSetup& setup, double rate, uint32_t number, const s
     last = cur;
     last_t = now;
     if (done) break;
-    // Wake at the next whole second of the run, or sooner for the window edges.
-    uint64_t next = tl.start + ((now - tl.start) / 1'000'000'000 + 1) * 1'000'000'000;
-    next = std::min(next, server.next_edge(tl));
-    for (uint64_t t = now_ns(); t < next && !all_done(lives); t = now_ns())
-      usleep(useconds_t(std::min<uint64_t>(next - t, 20'000'000) / 1000));
+    sleep_until_next(now);
   }
   for (auto& th : threads) th.join();
   if (setup.outputs) setup.outputs->end_run();

@@ -46,7 +46,7 @@ std::string figure_value(const std::string& name, double v) {
 
 void repetitions_lines(const BenchResult& r, const std::function<void(std::string)>& line) {
   const Repetitions& rep = *r.repetitions;
-  line(fmt::format("  repetitions {} runs{}; median and {:g}% confidence interval{}", rep.count,
+  line(fmt::format("  repetitions {} runs{}; median and {:.3g}% confidence interval{}", rep.count,
                    rep.cooldown_s > 0 ? fmt::format(" {:g} s apart", rep.cooldown_s) : "", rep.level,
                    rep.level + 1e-9 < rep.confidence
                        ? fmt::format(" ({} runs cannot give {:g}%; more runs narrow it)", rep.count, rep.confidence)
@@ -105,8 +105,8 @@ std::string format_summary(const BenchResult& r) {
                      format_latency_us(l.stddev)));
   }
   if (r.connect && r.connect->histogram.count() > 0)
-    line(fmt::format("  connect     {}  ({} connections)", percentile_list(r.connect->histogram, r.percentiles),
-                     r.connect->histogram.count()));
+    line(fmt::format("  connect     {}  ({} connection{})", percentile_list(r.connect->histogram, r.percentiles),
+                     r.connect->histogram.count(), r.connect->histogram.count() == 1 ? "" : "s"));
   if (r.first_echo && r.first_echo->histogram.count() > 0)
     line("  first echo  " + percentile_list(r.first_echo->histogram, r.percentiles));
   line("  errors      " + error_list(r.errors));

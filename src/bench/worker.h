@@ -1,8 +1,8 @@
 #pragma once
 // What one bench thread is given and what it hands back. Each thread owns its loop,
 // its connections and its histograms; the main thread only reads the few relaxed
-// counters and the once-per-tick interval histogram below (behind a mutex that the
-// worker takes ten times a second, never per message).
+// counters (stored once per loop turn) and the once-per-tick interval histogram
+// below (behind a mutex that the worker takes ten times a second, never per message).
 #include <array>
 #include <atomic>
 #include <cstdint>

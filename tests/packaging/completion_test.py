@@ -62,7 +62,8 @@ class Bash(unittest.TestCase):
 
     def test_flag_prefix(self):
         self.assertEqual(self.complete("eco", "serve", "--eng"), ["--engine"])
-        self.assertEqual(set(self.complete("eco", "bench", "--con")), {"--conns", "--connect-rate", "--conns-per-source"})
+        self.assertEqual(set(self.complete("eco", "bench", "--con")),
+                         {"--conns", "--connect-rate", "--conns-per-source", "--confidence"})
 
     def test_engine_names(self):
         self.assertEqual(set(self.complete("eco", "serve", "--engine", "")), engines())

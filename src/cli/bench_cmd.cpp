@@ -70,7 +70,8 @@ Command add_bench(CLI::App& app) {
       ->default_str("rr")->check(CLI::IsMember({"rr", "crr", "stream"}));
   sub->add_option("--find-rate", a->o.find_rate,
                   "Search for the highest open-loop rate that keeps this latency objective, e.g. 'p99<1ms' or "
-                  "'p50<200us,p99.9<=5ms' (short steps of --duration each)");
+                  "'p50<200us,p99.9<=5ms' (short steps of --duration each)")
+      ->type_name("SLO");
   sub->add_option("--reps", a->o.reps, "Run the same load N times; report medians and confidence intervals")
       ->default_str("1");
   sub->add_option("--cooldown", a->cooldown, "Pause between repetitions or search steps")
@@ -83,7 +84,8 @@ Command add_bench(CLI::App& app) {
       ->check(parsed_by(bench::parse_rate, "RATE"));
   sub->add_option("--source-ip", a->source_ips,
                   "Send from these local addresses, connections spread over them in turn (A,B,C); without it, "
-                  "loopback targets spread over 127.0.0.x by themselves");
+                  "loopback targets spread over 127.0.0.x by themselves")
+      ->type_name("ADDRS");
   sub->add_option("--conns-per-source", a->o.conns_per_source,
                   "Loopback IPv4 targets: bind each further block of this many connections to the next source "
                   "address (127.0.0.2, .3, ...), so more than one address's ~28,000 ports can be used")

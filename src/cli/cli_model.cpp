@@ -61,9 +61,11 @@ OptionInfo describe(const CLI::Option& opt, const std::string& group) {
   info.default_value = opt.get_default_str();
   info.description = one_paragraph(opt.get_description());
   info.group = group;
-  // The engines are chosen at run time from the registry, not by a CLI11 check.
-  if (std::find(info.names.begin(), info.names.end(), "--engine") != info.names.end())
-    info.choices = engine::engine_names();
+  // The engines are chosen at run time from the engine table, not by a CLI11 check.
+  if (std::find(info.names.begin(), info.names.end(), "--engine") != info.names.end()) {
+    info.choices = {"auto"};
+    for (const engine::EngineInfo& e : engine::engine_table()) info.choices.push_back(e.name);
+  }
   name_choice_value(opt, info);
   return info;
 }

@@ -46,8 +46,7 @@ std::string version_text() {
   utsname u{};
   uname(&u);
   std::string engines;
-  for (const auto& e : engine::engine_names())
-    if (e != "auto") engines += (engines.empty() ? "" : ", ") + e;
+  for (const engine::EngineInfo& e : engine::engine_table()) engines += (engines.empty() ? "" : ", ") + std::string(e.name);
   return fmt::format("eco {} (engines: {}; Linux {})", build_version(), engines, u.release);
 }
 

@@ -1,7 +1,10 @@
 #include <memory>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "cli/commands.h"
+#include "engine/engine.h"
 #include "server/inetd.h"
 #include "server/privileges.h"
 #include "server/server.h"
@@ -21,10 +24,19 @@ struct ServeArgs {
   std::string log_format = "text";
   bool quiet = false;
   bool inetd = false;
-  // Limits and access (issue 7), parsed in the run step.
+  // Limits and access, parsed in the run step.
   std::string idle_timeout, max_duration, max_bytes, rate_per_ip, proxy_timeout = "5s", udp_drop_ports,
       udp_rate;
 };
+
+// The --engine help, from the engine table: each engine, and auto's rule.
+std::string engine_help() {
+  std::string help = "I/O engine:";
+  for (const engine::EngineInfo& e : engine::engine_table()) help += fmt::format("\n  {}: {}", e.name, e.summary);
+  help += "\n  auto: the first of those that can serve as asked, with one log line saying which it passed over "
+          "and why";
+  return help;
+}
 }  // namespace
 
 Command add_serve(CLI::App& app) {
@@ -37,11 +49,7 @@ Command add_serve(CLI::App& app) {
   sub->add_flag("-u,--udp", a->cfg.udp, "Also serve UDP on every TCP address");
   sub->add_option("-t,--threads", a->cfg.threads, "Event-loop threads (default: one per core)")
       ->check(CLI::Range(1u, 1024u));
-  sub->add_option("--engine", a->cfg.engine,
-                  "I/O engine: sockmap (TCP echoed in the kernel by eBPF; needs root or CAP_BPF+CAP_NET_ADMIN), "
-                  "uring (io_uring), epoll, or auto: the first of those three that can serve as asked, with one "
-                  "log line saying why it passed over one")
-      ->default_str("auto");
+  sub->add_option("--engine", a->cfg.engine, engine_help())->default_str("auto");
   // Hidden io_uring knobs, for tests (a deliberately tiny buffer ring) and tuning.
   sub->add_option("--uring-ring-entries", a->cfg.engine_config.ring_entries, "io_uring SQ entries")
       ->check(CLI::Range(1u, 32768u))

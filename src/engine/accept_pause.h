@@ -39,7 +39,7 @@ class AcceptPause {
   void out_of_fds(session::Counters& counters, const Listener& l, int err) {
     if (paused_) return;
     paused_ = true;
-    session::Counters::add(counters.accept_paused, 1);
+    counters.add(counters.accept_paused, 1);
     log::warn("accept on {}: {}; pausing accepts until a connection closes", l.addr.to_string(),
               std::strerror(err));
   }

@@ -1,11 +1,13 @@
 #pragma once
 // The narrow interface between the server and an I/O engine. An engine is one
 // function that runs one event loop on the calling thread over the listeners it is
-// given, until its LoopControl says stop (or drain and no connection is left).
-// Everything per-connection is the engine's own; the rules it follows live in session/.
+// given, until its LoopControl says stop (or drain and no connection is left). It owns
+// every system call of its connections; the rules it follows are session::ConnRules.
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/address.h"
@@ -32,7 +34,7 @@ struct EngineConfig {
   uint32_t ring_entries = 0;
   uint32_t buf_ring_entries = 0;
   uint32_t buf_ring_size = 0;
-  session::Limits limits;  // issue 7: caps, timeouts, rates, access, PROXY, UDP guard
+  session::Limits limits;  // caps, timeouts, rates, access, PROXY, UDP guard
 };
 
 enum class Phase : int { run = 0, drain = 1, stop = 2 };
@@ -87,30 +89,61 @@ struct LoopContext {
 
 using RunLoop = Status (*)(LoopContext& ctx);
 
-struct Engine {
+// A setting, as an engine's refusal or preference names it: the flag, and whether the
+// configuration sets it.
+struct Setting {
+  const char* flag;
+  bool (*is_set)(const EngineConfig& cfg);
+};
+
+// One more system call an engine makes once serving (for --seccomp): any arguments, or
+// only the listed values of the first one.
+struct SyscallRule {
   const char* name;
+  std::span<const unsigned> arg0;  // empty: any
+};
+
+// The engine table: everything eco knows about an engine is its row. `auto`,
+// --seccomp, --version, --help and the tests read it; nothing else names an engine.
+struct EngineInfo {
+  const char* name;     // --engine NAME
+  const char* title;    // in log lines: "the in-kernel sockmap engine"
+  const char* summary;  // one line for --help
+  // Why it cannot run on this machine ("" when it can). May probe (load a program).
+  std::string (*unavailable)();
+  // Limits it cannot enforce: named, it refuses to start with one; auto passes it over.
+  std::span<const Setting> refuses;
+  const char* refuses_why;  // why, for the error line
+  // Other engines' knobs: auto passes it over when one is set (named, they are ignored).
+  std::span<const Setting> passed_over_with;
+  bool tcp_only;  // its loops serve TCP; the server gives UDP listeners to epoll loops
+  std::span<const SyscallRule> syscalls;  // beyond the common allow-list
   RunLoop run;
 };
 
-// The epoll engine: always available.
+// In the order auto tries them.
+std::span<const EngineInfo> engine_table();
+// nullptr for a name that is not in the table.
+const EngineInfo* find_engine(std::string_view name);
+// The flags of `cfg` that `e` refuses, comma-separated ("" when none).
+std::string refused_flags(const EngineInfo& e, const EngineConfig& cfg);
+
+// The engine loops. Each is one table row's `run`.
 Status run_epoll(LoopContext& ctx);
-// The io_uring engine (uring.cpp); choose() offers it only when the probe passes.
 Status run_uring(LoopContext& ctx);
-// The sockmap engine (sockmap.cpp, issue 9) is declared in engine/sockmap.h.
+Status run_sockmap(LoopContext& ctx);
 
 // What the server is asked to serve, as far as the choice of engine depends on it.
-// Only "auto" reads it: it skips sockmap where sockmap could not serve as asked.
 struct ServeTraits {
-  bool tcp = true;  // some listener is TCP (sockmap echoes TCP only)
+  bool tcp = true;  // some listener is TCP
 };
 
-// Picks an engine for `requested` ("auto", "sockmap", "uring", "epoll"). "auto" tries
-// sockmap, then io_uring, then epoll; each one it passes over is a fallback, and `note`
-// says why in one line. For a named engine a missing feature is an error. An engine
-// that cannot honour a configured limit (sockmap: the per-byte ones) is skipped by
-// "auto" and refused when named.
-Result<Engine> choose(const std::string& requested, const EngineConfig& cfg, const ServeTraits& traits,
-                      std::string& note);
-std::vector<std::string> engine_names();
+// Picks an engine for `requested` ("auto" or a name in the table). "auto" takes the
+// first row that is available, refuses none of the settings, is not passed over for
+// another engine's knobs and serves some listener; `note` says in one line which rows
+// it passed over and why. A named engine that is unavailable or refuses a setting is
+// an error.
+Result<const EngineInfo*> choose(const std::string& requested, const EngineConfig& cfg, const ServeTraits& traits,
+                                 std::string& note);
 
 }  // namespace eco::engine

@@ -25,16 +25,16 @@ using session::Counters;
 uint64_t get(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); }
 
 void add_into(Counters& total, const Counters& c) {
-  Counters::add(total.accepted, get(c.accepted));
-  Counters::add(total.closed, get(c.closed));
-  Counters::add(total.active, get(c.active));
-  Counters::add(total.tcp_bytes, get(c.tcp_bytes));
-  Counters::add(total.udp_datagrams, get(c.udp_datagrams));
-  Counters::add(total.udp_bytes, get(c.udp_bytes));
-  Counters::add(total.udp_dropped, get(c.udp_dropped));
-  Counters::add(total.accept_paused, get(c.accept_paused));
-  Counters::add(total.cut_at_stop, get(c.cut_at_stop));
-  for (size_t i = 0; i < session::kRejectReasons; ++i) Counters::add(total.rejected[i], get(c.rejected[i]));
+  total.add(total.accepted, get(c.accepted));
+  total.add(total.closed, get(c.closed));
+  total.add(total.active, get(c.active));
+  total.add(total.tcp_bytes, get(c.tcp_bytes));
+  total.add(total.udp_datagrams, get(c.udp_datagrams));
+  total.add(total.udp_bytes, get(c.udp_bytes));
+  total.add(total.udp_dropped, get(c.udp_dropped));
+  total.add(total.accept_paused, get(c.accept_paused));
+  total.add(total.cut_at_stop, get(c.cut_at_stop));
+  for (size_t i = 0; i < session::kRejectReasons; ++i) total.add(total.rejected[i], get(c.rejected[i]));
 }
 
 void family(std::string& out, const char* name, const char* type, const char* help) {

@@ -39,8 +39,6 @@ constexpr const char* kAllowed[] = {
 #endif
 };
 
-constexpr const char* kUring[] = {"io_uring_enter", "io_uring_register", "io_uring_setup"};
-
 Status add(scmp_filter_ctx ctx, const char* name) {
   int nr = seccomp_syscall_resolve_name(name);
   if (nr == __NR_SCMP_ERROR) return Status{};  // not on this architecture
@@ -49,9 +47,20 @@ Status add(scmp_filter_ctx ctx, const char* name) {
   return {};
 }
 
+// An engine's call, with any arguments or only the listed first ones.
+Status add(scmp_filter_ctx ctx, const engine::SyscallRule& rule) {
+  if (rule.arg0.empty()) return add(ctx, rule.name);
+  int nr = seccomp_syscall_resolve_name(rule.name);
+  if (nr == __NR_SCMP_ERROR) return Status{};
+  for (unsigned v : rule.arg0)
+    if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, v)); rc < 0)
+      return sys_error(fmt::format("seccomp_rule_add({})", rule.name), -rc);
+  return {};
+}
+
 }  // namespace
 
-Status install_seccomp(std::string_view engine) {
+Status install_seccomp(const engine::EngineInfo& engine) {
   // EPERM, not a kill: a rare path the list missed fails like any refused call, which
   // eco already reports; an intruder still cannot exec, open or make new sockets.
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
@@ -64,14 +73,8 @@ Status install_seccomp(std::string_view engine) {
   if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1); rc < 0) return sys_error("seccomp TSYNC", -rc);
   for (const char* name : kAllowed)
     if (auto s = add(ctx, name); !s) return s;
-  if (engine == "uring")
-    for (const char* name : kUring)
-      if (auto s = add(ctx, name); !s) return s;
-  if (engine == "sockmap")
-    for (int cmd : {BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM})
-      if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1, SCMP_A0(SCMP_CMP_EQ, unsigned(cmd)));
-          rc < 0)
-        return sys_error("seccomp_rule_add(bpf)", -rc);
+  for (const engine::SyscallRule& rule : engine.syscalls)
+    if (auto s = add(ctx, rule); !s) return s;
   // sd_notify (READY, WATCHDOG, STOPPING) opens a new AF_UNIX datagram socket each time.
   if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)); rc < 0)
     return sys_error("seccomp_rule_add(socket)", -rc);

@@ -18,7 +18,7 @@ struct ServeConfig {
   engine::EngineConfig engine_config;
   double drain_timeout_s = 5.0;
   std::string port_file;
-  // Operations (issue 7): metrics endpoint, privilege drop, syscall filter.
+  // Operations: metrics endpoint, privilege drop, syscall filter.
   std::string metrics;      // --metrics HOST:PORT: Prometheus /metrics, /healthz, /readyz; empty: off
   std::string user, group;  // --user/--group: started as root, run as these once bound
   bool seccomp = false;     // --seccomp: allow-list of syscalls once serving

@@ -1,10 +1,20 @@
 #pragma once
-// Per-thread counters: one writer (the loop thread), read by anyone. Relaxed
-// load+store instead of fetch_add keeps the hot path free of locked instructions.
+// Per-thread counters: one writer (the loop thread that claimed them), read by anyone.
+// Relaxed load+store instead of fetch_add keeps the hot path free of locked
+// instructions, which is only correct while one thread writes: debug and sanitizer
+// builds check that on every write (muduo's assertInLoopThread idea).
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 #include "session/reject_reason.h"
+
+#if !defined(NDEBUG) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ECO_CHECK_THREADS 1
+#else
+#define ECO_CHECK_THREADS 0
+#endif
 
 namespace eco::session {
 
@@ -21,6 +31,14 @@ struct alignas(64) Counters {
   // Connections the server ended (or, for UDP sources, datagrams it dropped) by policy.
   std::atomic<uint64_t> rejected[kRejectReasons]{};
 
+  // The calling thread becomes the one writer. Unclaimed counters (a sum made by a
+  // reader) may be written by whoever holds them.
+  void claim() {
+#if ECO_CHECK_THREADS
+    owner_.store(thread_token(), std::memory_order_relaxed);
+#endif
+  }
+
   void reject(Reject r) { add(rejected[size_t(r)], 1); }
 
   // A connection's life, counted the same way by every engine.
@@ -33,12 +51,32 @@ struct alignas(64) Counters {
     sub(active, 1);
   }
 
-  static void add(std::atomic<uint64_t>& c, uint64_t n) {
+  void add(std::atomic<uint64_t>& c, uint64_t n) {
+    check_writer();
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
-  static void sub(std::atomic<uint64_t>& c, uint64_t n) {
+  void sub(std::atomic<uint64_t>& c, uint64_t n) {
+    check_writer();
     c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   }
+
+ private:
+#if ECO_CHECK_THREADS
+  static uintptr_t thread_token() {
+    static thread_local char token;
+    return reinterpret_cast<uintptr_t>(&token);
+  }
+  void check_writer() const {
+    uintptr_t owner = owner_.load(std::memory_order_relaxed);
+    if (owner != 0 && owner != thread_token()) {
+      std::fputs("eco: internal error: per-thread counters written by a thread that does not own them\n", stderr);
+      std::abort();
+    }
+  }
+  std::atomic<uintptr_t> owner_{0};
+#else
+  void check_writer() const {}
+#endif
 };
 
 }  // namespace eco::session

@@ -1,7 +1,7 @@
 #pragma once
-// The UDP side of issue 7, one per loop thread (no locks): datagrams from reflector
-// source ports, from sources the access list refuses, or above a per-source rate are
-// dropped, never echoed.
+// The UDP rules, one per loop thread (no locks): datagrams from reflector source ports,
+// from sources the access list refuses, or above a per-source rate are dropped, never
+// echoed; each drop is counted by reason and logged at most once a second.
 //
 // The rate table is small, fixed and direct-mapped (a seeded hash of the source picks
 // one entry; a different source there simply takes it over with a fresh budget), so a
@@ -15,6 +15,7 @@
 
 #include "net/address.h"
 #include "session/admission.h"
+#include "session/counters.h"
 #include "session/ip_key.h"
 #include "session/limits.h"
 #include "session/reject_reason.h"
@@ -25,7 +26,7 @@ class UdpGuard {
  public:
   static constexpr size_t kTableSize = 4096;
 
-  UdpGuard(const Limits& l, const Admission& adm) : adm_(adm), rate_(l.udp_rate_per_ip) {
+  UdpGuard(const Limits& l, Admission& adm, Counters& counters) : adm_(adm), counters_(counters), rate_(l.udp_rate_per_ip) {
     for (uint16_t p : l.udp_drop_ports) drop_.set(p);
     any_drop_ = drop_.any();
     if (rate_) {
@@ -37,6 +38,16 @@ class UdpGuard {
 
   bool active() const { return any_drop_ || rate_ || adm_.has_acl(); }
   bool needs_time() const { return rate_ != 0; }
+
+  // True: echo it. False: dropped by policy (counted and logged). `now` matters only
+  // with a rate.
+  bool pass(const sockaddr* from, socklen_t len, uint64_t now) {
+    auto r = check(from, len, now);
+    if (!r) return true;
+    counters_.reject(*r);
+    adm_.log_reject(*r, net::Address::from(from, len));
+    return false;
+  }
 
   // nullopt: echo it. `now` matters only with a rate.
   std::optional<Reject> check(const sockaddr* from, socklen_t len, uint64_t now) {
@@ -70,7 +81,8 @@ class UdpGuard {
     return true;
   }
 
-  const Admission& adm_;
+  Admission& adm_;
+  Counters& counters_;
   uint32_t rate_;
   std::bitset<65536> drop_;
   bool any_drop_ = false;

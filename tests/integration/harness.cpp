@@ -124,9 +124,16 @@ const char* eco_binary() { return ECO_BINARY; }
 
 std::vector<std::string> engines() {
   std::vector<std::string> out;
-  for (const auto& e : engine::engine_names())
-    if (e != "auto") out.push_back(e);
+  for (const engine::EngineInfo& e : engine::engine_table()) out.push_back(e.name);
   return out;
+}
+
+bool engine_refuses(const std::string& engine, std::string_view flag) {
+  const engine::EngineInfo* e = engine::find_engine(engine);
+  if (!e) return false;
+  for (const engine::Setting& s : e->refuses)
+    if (flag == s.flag) return true;
+  return false;
 }
 
 std::string engine_param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
@@ -332,10 +339,10 @@ std::optional<int> Server::wait_exit(int timeout_ms) {
 }
 
 void EngineTest::SetUp() {
-#ifdef ECO_HAVE_SOCKMAP
-  if (GetParam() == "sockmap" && !engine::sockmap_support().available)
-    GTEST_SKIP() << "the sockmap engine cannot load on this machine: " << engine::sockmap_support().reason;
-#endif
+  const engine::EngineInfo* e = engine::find_engine(GetParam());
+  ASSERT_NE(e, nullptr) << GetParam();
+  if (std::string why = e->unavailable(); !why.empty())
+    GTEST_SKIP() << "the " << e->name << " engine cannot run on this machine: " << why;
 }
 
 Server* EngineTest::start_server(ServerOptions opts) {

@@ -1,13 +1,15 @@
-// The io_uring engine's send queue: a circular buffer that must never move bytes
-// (the kernel may be reading its front) and must keep them in order across wrap-around.
+// A connection's send queue: a circular buffer that must never move bytes (io_uring's
+// kernel may be reading its front), must keep them in order across wrap-around, and
+// offers its free space contiguously for reading straight into it.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
-#include "engine/uring_out_queue.h"
+#include "session/out_queue.h"
 
-namespace eco::engine {
+namespace eco::session {
 namespace {
 
 std::string drain_front(OutQueue& q, uint32_t max) {
@@ -17,7 +19,7 @@ std::string drain_front(OutQueue& q, uint32_t max) {
   return s;
 }
 
-TEST(UringOutQueue, KeepsOrderAcrossWrapAround) {
+TEST(OutQueue, KeepsOrderAcrossWrapAround) {
   std::vector<char> storage(8);
   OutQueue q;
   q.attach(storage.data(), 8);
@@ -32,7 +34,7 @@ TEST(UringOutQueue, KeepsOrderAcrossWrapAround) {
   EXPECT_EQ(q.detach(), storage.data());
 }
 
-TEST(UringOutQueue, FrontStaysPutWhileTheBackFills) {
+TEST(OutQueue, FrontStaysPutWhileTheBackFills) {
   std::vector<char> storage(16);
   OutQueue q;
   q.attach(storage.data(), 16);
@@ -49,7 +51,7 @@ TEST(UringOutQueue, FrontStaysPutWhileTheBackFills) {
   EXPECT_EQ(q.pending(), 0u);
 }
 
-TEST(UringOutQueue, EmptyQueueRestartsAtTheBeginning) {
+TEST(OutQueue, EmptyQueueRestartsAtTheBeginning) {
   std::vector<char> storage(4);
   OutQueue q;
   q.attach(storage.data(), 4);
@@ -60,5 +62,30 @@ TEST(UringOutQueue, EmptyQueueRestartsAtTheBeginning) {
   EXPECT_EQ(std::string(q.front(), 4), "abcd");
 }
 
+TEST(OutQueue, FreeSpaceIsTheRunAfterThePendingBytes) {
+  std::vector<char> storage(8);
+  OutQueue q;
+  q.attach(storage.data(), 8);
+  uint32_t room = 0;
+  EXPECT_EQ(q.free_space(room), storage.data());  // empty: all of it
+  EXPECT_EQ(room, 8u);
+  std::memcpy(q.free_space(room), "abcde", 5);
+  q.appended(5);
+  EXPECT_EQ(q.free_space(room), storage.data() + 5);
+  EXPECT_EQ(room, 3u);  // up to the end of the storage
+  q.consumed(4);        // "e" left at 4
+  q.append("fgh", 3);   // fills 5..7: the tail wraps to 0
+  EXPECT_EQ(q.free_space(room), storage.data());
+  EXPECT_EQ(room, 4u);  // up to the front (4)
+  std::memcpy(q.free_space(room), "ijkl", 4);
+  q.appended(4);
+  q.free_space(room);
+  EXPECT_EQ(room, 0u);  // full
+  EXPECT_EQ(q.pending(), 8u);
+  std::string out;
+  while (q.pending()) out += drain_front(q, 100);
+  EXPECT_EQ(out, "efghijkl");
+}
+
 }  // namespace
-}  // namespace eco::engine
+}  // namespace eco::session

@@ -1,0 +1,204 @@
+#pragma once
+// The rules of every TCP connection, for every engine, with no system calls: admission,
+// the PROXY header, the echo's accounting and backpressure, the per-byte limits, the
+// deadlines, the rate pause, half-close and the one close path with its books.
+//
+// An engine turns its readiness events or completions into calls here and carries out
+// what they return:
+//
+//   admit() → open()          a connection was accepted (refused ones are counted here)
+//   room()                    how many bytes it may read now (0: stop reading)
+//   input()                   bytes arrived in the engine's own buffer: the span to send
+//                             straight back (zero copy), or close
+//   sent() / keep()           bytes went back / bytes the socket did not take are queued
+//   eof() → finished()        the peer's FIN; close once everything went back
+//   expire() / resume_paused()  deadlines passed / rate pauses over
+//   close() → give_back()     the books; the queue's storage comes back to the engine,
+//                             which returns it once no request of its own reads it
+//
+// One object per loop thread (not shared): it holds the loop's buffer pools, timers and
+// rate pauses, and writes the loop's Counters.
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "net/proxy_protocol.h"
+#include "session/admission.h"
+#include "session/buffer_pool.h"
+#include "session/conn.h"
+#include "session/conn_slots.h"
+#include "session/counters.h"
+#include "session/deadline_list.h"
+#include "session/limits.h"
+
+namespace eco::session {
+
+// What to do with bytes that arrived (ConnRules::input): send [data, data + len) back.
+// `flags` is 0 on the plain echo path (and len > 0), so an engine tests it once.
+struct Input {
+  static constexpr uint8_t kClose = 1;    // end the connection now (reject or close_why says why)
+  static constexpr uint8_t kPaused = 2;   // the rate paused reading from now on (stop a receive in flight)
+  static constexpr uint8_t kNothing = 4;  // len is 0: nothing to send (a PROXY header so far)
+
+  char* data;  // a part of the engine's buffer
+  uint32_t len;
+  uint8_t flags;
+
+  bool close() const { return flags & kClose; }
+  bool paused() const { return flags & kPaused; }
+};
+
+class ConnRules {
+ public:
+  ConnRules(const Limits& limits, Admission& adm, Counters& counters, uint32_t buffer_size);
+  ConnRules(const ConnRules&) = delete;
+  ConnRules& operator=(const ConnRules&) = delete;
+
+  // ---- accepting ----
+  struct Admit {
+    Admitted admitted = Admitted::none;
+    uint32_t source = kNoSource;
+  };
+  // Before the connection costs anything: allow/deny, --max-conns, --max-conns-per-ip
+  // (with PROXY only the global cap: the socket peer is the balancer). nullopt: refused,
+  // counted and logged; the engine closes the socket.
+  std::optional<Admit> admit(const sockaddr* peer, socklen_t len);
+  // Whether admit() and the log lines need the peer's address (io_uring asks only then).
+  bool needs_peer_address() const;
+  // The accepted socket takes its slot: the state starts over, it is counted open, its
+  // deadlines start, and it is logged (with PROXY, once the header names the client).
+  void open(Conn& c, uint32_t slot, int fd, const Admit& a, const sockaddr* peer, socklen_t len, uint64_t now);
+
+  // ---- bytes ----
+  // How many bytes the connection may read now: the room left under --buffer, or 0
+  // after the peer's FIN or while the rate pauses it.
+  [[gnu::always_inline]] uint32_t room(const Conn& c) const {
+    if (c.s.peer_eof || c.paused_until) return 0;
+    uint64_t pending = c.s.pending();
+    return pending < buffer_size_ ? uint32_t(buffer_size_ - pending) : 0;
+  }
+  [[gnu::always_inline]] Input input(Conn& c, uint32_t slot, char* data, uint32_t n, uint64_t now) {
+    if (inspect_) [[unlikely]]
+      return inspect(c, slot, data, n, now);
+    c.s.received(n);
+    return {data, n, 0};
+  }
+  [[gnu::always_inline]] void sent(Conn& c, uint32_t slot, uint32_t n, uint64_t now) {
+    c.s.sent(n);
+    counters_.add(counters_.tcp_bytes, n);
+    if (policed_) [[unlikely]]
+      activity(slot, now);
+  }
+  // Bytes echoed by the kernel itself (sockmap), added to the close line's count.
+  void kernel_echoed(Conn& c, uint64_t n) {
+    c.s.received(n);
+    c.s.sent(n);
+  }
+  // Queues bytes the socket did not take (they are sent before anything read later);
+  // false when no buffer could be had (then close: out of memory).
+  bool keep(Conn& c, const char* data, uint32_t n);
+  // Gives an empty queue's storage back to the pool (while nothing reads it).
+  void drop_empty_queue(Conn& c) {
+    if (c.out.attached() && c.out.pending() == 0) pool_.release(c.out.detach());
+  }
+  // Makes sure the queue has storage, for reading straight into it; false: out of memory.
+  bool hold_queue(Conn& c);
+  void eof(Conn& c);
+  bool finished(const Conn& c) const { return c.s.finished(); }
+
+  // ---- time ----
+  bool clocked() const { return clocked_; }  // the engine keeps `now` fresh each turn
+  uint64_t next_deadline() const;            // UINT64_MAX: none
+  // Closes, through close(slot), every connection past a deadline (its reason set).
+  template <class C, class Close>
+  void expire(ConnSlots<C>& conns, uint64_t now, Close&& close);
+  // Calls resume(slot) for every connection whose rate pause is over.
+  template <class C, class Resume>
+  void resume_paused(ConnSlots<C>& conns, uint64_t now, Resume&& resume);
+
+  // ---- closing ----
+  // The one close path: a pending policy reason is counted, logged at most once a second
+  // and becomes the reason; the close line is logged; Admission is given back exactly
+  // once; deadlines and PROXY state go; the connection is counted closed. Returns the
+  // out queue's storage (or nullptr): give_back() it once no request reads it.
+  char* close(Conn& c, uint32_t slot, const char* why, uint64_t now);
+  void give_back(char* storage) {
+    if (storage) pool_.release(storage);
+  }
+  // At the end of a drain, or at stop: every connection still open is counted as cut
+  // and closed through close(slot, why); one already closing keeps its reason (why null).
+  template <class C, class Close>
+  void cut_remaining(ConnSlots<C>& conns, bool draining, Close&& close);
+
+  uint32_t buffer_size() const { return buffer_size_; }
+  Counters& counters() { return counters_; }
+  Admission& admission() { return adm_; }
+
+ private:
+  [[gnu::noinline]] Input inspect(Conn& c, uint32_t slot, char* data, uint32_t n, uint64_t now);
+  [[gnu::noinline]] void activity(uint32_t slot, uint64_t now) { timers_.activity(slot, now); }
+  enum class Header { wait, done, close };
+  Header take_proxy(Conn& c, uint32_t slot, const char* data, uint32_t n, uint32_t& used);
+  void refuse(Reject r, const net::Address& peer);
+
+  struct Pause {
+    uint64_t tag;
+    uint64_t until;
+  };
+
+  const Limits& lim_;
+  Admission& adm_;
+  Counters& counters_;
+  uint32_t buffer_size_;
+  BufferPool pool_;
+  BufferPool proxy_pool_;
+  ConnTimers timers_;
+  bool policed_ = false;   // a per-byte limit or the idle deadline is on
+  bool inspect_ = false;   // input() leaves its fast path: policed_ or PROXY
+  bool clocked_ = false;
+  std::vector<Pause> paused_;
+  std::vector<Pause> paused_scan_;
+};
+
+template <class C, class Close>
+void ConnRules::expire(ConnSlots<C>& conns, uint64_t now, Close&& close) {
+  if (!timers_.enabled()) return;
+  timers_.expire(now, [&](uint32_t slot, Reject why) {
+    C& c = conns[slot];
+    if (c.fd < 0 || c.closing) return;
+    c.reject = uint8_t(why);
+    close(slot);
+  });
+}
+
+template <class C, class Resume>
+void ConnRules::resume_paused(ConnSlots<C>& conns, uint64_t now, Resume&& resume) {
+  if (paused_.empty()) return;
+  paused_scan_.clear();
+  paused_scan_.swap(paused_);  // resume() may pause again: that appends to paused_
+  for (const Pause& p : paused_scan_) {
+    C* c = conns.find(p.tag);
+    if (!c || !c->paused_until) continue;
+    if (c->paused_until > now) {
+      paused_.push_back({p.tag, c->paused_until});
+      continue;
+    }
+    c->paused_until = 0;
+    resume(uint32_t(p.tag));
+  }
+}
+
+template <class C, class Close>
+void ConnRules::cut_remaining(ConnSlots<C>& conns, bool draining, Close&& close) {
+  for (uint32_t slot = 0; slot < conns.size(); ++slot) {
+    if (conns[slot].fd < 0) continue;
+    if (conns[slot].closing) {  // its close was already decided, with its own reason
+      close(slot, nullptr);
+      continue;
+    }
+    counters_.add(counters_.cut_at_stop, 1);
+    close(slot, draining ? "drain timeout" : "server stopping");
+  }
+}
+
+}  // namespace eco::session

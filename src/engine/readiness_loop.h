@@ -99,18 +99,11 @@ class ReadinessLoop {
   static constexpr int kAcceptBudget = 64;  // accepts per listener per turn
   static constexpr uint64_t kAcceptRetryNs = 100'000'000;  // after EMFILE, retry at this pace
 
-  Status watch(int fd, uint32_t events, uint64_t tag) {
+  Status watch(int fd, uint32_t events, uint64_t tag, int op = EPOLL_CTL_ADD) {
     epoll_event ev{};
     ev.events = events;
     ev.data.u64 = tag;
-    if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return sys_error("epoll_ctl(add)");
-    return {};
-  }
-  Status rewatch(int fd, uint32_t events, uint64_t tag) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.u64 = tag;
-    if (epoll_ctl(ep_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) return sys_error("epoll_ctl(modify)");
+    if (epoll_ctl(ep_.get(), op, fd, &ev) != 0) return sys_error(op == EPOLL_CTL_ADD ? "epoll_ctl(add)" : "epoll_ctl(modify)");
     return {};
   }
 
@@ -121,22 +114,19 @@ class ReadinessLoop {
 
   // Admission before the connection costs anything (no slot, no epoll entry).
   void add_conn(int fd, const sockaddr_storage& ss, socklen_t len) {
-    auto* peer = reinterpret_cast<const sockaddr*>(&ss);
-    auto admit = rules_.admit(peer, len);
-    if (!admit) {
+    auto slot = rules_.accept(conns_, fd, reinterpret_cast<const sockaddr*>(&ss), len, now_ns());
+    if (!slot) {
       ::close(fd);
       return;
     }
-    uint32_t slot = conns_.take();
-    C& c = conns_[slot];
-    rules_.open(c, slot, fd, *admit, peer, len, now_ns());
+    C& c = conns_[*slot];
     c.reset_readiness();
-    uint32_t events = self().start(slot);
+    uint32_t events = self().start(*slot);
     if (c.fd < 0) return;  // start() closed it
     // The first bytes may already be queued; the edge-triggered registration reports them.
-    if (auto s = watch(fd, events, c.tag(slot)); !s) {
+    if (auto s = watch(fd, events, c.tag(*slot)); !s) {
       log::error("{}", s.error().message);
-      close_conn(slot, "epoll_ctl failed");
+      close_conn(*slot, "epoll_ctl failed");
     }
   }
 

@@ -205,7 +205,7 @@ void SockmapLoop::to_user_mode(uint32_t slot) {
   c.peer_hup = true;     // the RDHUP edge may be spent: read until EAGAIN or EOF
   c.writable = true;
   ++user_mode_;
-  if (auto s = rewatch(c.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c.tag(slot)); !s)
+  if (auto s = watch(c.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c.tag(slot), EPOLL_CTL_MOD); !s)
     return close_conn(slot, s.error().message.c_str());
   log::debug("sockmap: connection {} handed to user space (peer not reading)", c.address().to_string());
   service(slot);

@@ -75,19 +75,15 @@ void UringLoop::add_conn(int fd) {
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) peer_len = 0;
   }
   // Admission before the connection costs anything (no slot, no request).
-  auto* sa = reinterpret_cast<const sockaddr*>(&peer);
-  auto admit = rules_.admit(sa, peer_len);
-  if (!admit) {
+  auto slot = rules_.accept(conns_, fd, reinterpret_cast<const sockaddr*>(&peer), peer_len, now_ns());
+  if (!slot) {
     ::close(fd);
     return;
   }
-  uint32_t slot = conns_.take();
-  UringConn& c = conns_[slot];
-  rules_.open(c, slot, fd, *admit, sa, peer_len, now_ns());
-  c.reset_requests();
+  conns_[*slot].reset_requests();
   if (rules_.clocked()) arm_tick();
   // A PROXY header, if one is expected, arrives through the same receives as the echo.
-  arm_recv(slot, starved_head_ < starved_.size());
+  arm_recv(*slot, starved_head_ < starved_.size());
 }
 
 // ---- one TCP connection ----------------------------------------------------------

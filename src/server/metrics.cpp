@@ -14,6 +14,7 @@
 #include <httplib.h>
 
 #include "net/socket.h"
+#include "util/build_version.h"
 #include "util/fd.h"
 #include "util/log.h"
 
@@ -93,7 +94,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
   family(out, "eco_accept_paused_total", "counter", "Times accepting paused for lack of file descriptors.");
   fmt::format_to(it, "eco_accept_paused_total {}\n", get(t.accept_paused));
   family(out, "eco_build_info", "gauge", "Always 1; the labels say which eco and engine serve.");
-  fmt::format_to(it, "eco_build_info{{version=\"{}\",engine=\"{}\"}} 1\n", label_value(ECO_VERSION),
+  fmt::format_to(it, "eco_build_info{{version=\"{}\",engine=\"{}\"}} 1\n", label_value(build_version()),
                  label_value(s.engine));
   family(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
   fmt::format_to(it, "process_start_time_seconds {:.3f}\n", s.start_time_s);

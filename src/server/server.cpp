@@ -24,6 +24,7 @@
 #include "server/seccomp.h"
 #include "server/systemd.h"
 #include "session/admission.h"
+#include "util/build_version.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -128,7 +129,7 @@ Status Serve::bind() {
     if (!m) return m.error();
     metrics_ = std::move(*m);
   }
-  log::info("eco {} serving with engine {} on {} thread{} (Linux {})", ECO_VERSION, engine_->name, threads_,
+  log::info("eco {} serving with engine {} on {} thread{} (Linux {})", build_version(), engine_->name, threads_,
             threads_ == 1 ? "" : "s", kernel_release());
   for (const Endpoint& ep : bound_.endpoints)
     log::info("Listening on {} {}", net::proto_name(ep.proto), ep.addr.to_string());
@@ -309,11 +310,13 @@ int Serve::supervise() {
 void Serve::on_signal(const signalfd_siginfo& si, int& signals_seen, uint64_t& drain_deadline, int& exit_code) {
   const char* name = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
   if (++signals_seen == 1) {
+    // /readyz says 503 before the log line says draining: whoever reads the line and
+    // then asks /readyz sees the drain.
+    if (metrics_) metrics_->set_draining();
     uint64_t active = sum(&session::Counters::active);
     log::info("{}: no longer accepting; draining {} connection{} (up to {:g} s)", name, active, active == 1 ? "" : "s",
               cfg_.drain_timeout_s);
     systemd::notify("STOPPING=1");
-    if (metrics_) metrics_->set_draining();  // /readyz: 503 from now on
     set_phase(engine::Phase::drain);
     drain_deadline = now_ns() + uint64_t(std::llround(cfg_.drain_timeout_s * 1e9));
     return;

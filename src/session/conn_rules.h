@@ -68,6 +68,16 @@ class ConnRules {
   // The accepted socket takes its slot: the state starts over, it is counted open, its
   // deadlines start, and it is logged (with PROXY, once the header names the client).
   void open(Conn& c, uint32_t slot, int fd, const Admit& a, const sockaddr* peer, socklen_t len, uint64_t now);
+  // admit() and open() for an accepted socket: its slot, or nullopt when refused (then
+  // the engine closes the socket).
+  template <class C>
+  std::optional<uint32_t> accept(ConnSlots<C>& conns, int fd, const sockaddr* peer, socklen_t len, uint64_t now) {
+    auto a = admit(peer, len);
+    if (!a) return std::nullopt;
+    uint32_t slot = conns.take();
+    open(conns[slot], slot, fd, *a, peer, len, now);
+    return slot;
+  }
 
   // ---- bytes ----
   // How many bytes the connection may read now: the room left under --buffer, or 0

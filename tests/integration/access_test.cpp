@@ -77,7 +77,7 @@ TEST_P(Access, DeniedUdpAndTcpOnOneServerAddUp) {
   Server* srv = start_server({.extra = {"--udp", "--deny", "127.0.0.1"}});
   ASSERT_TRUE(srv);
   constexpr int kDatagrams = 200, kConns = 50;
-  std::thread udp([&] {
+  std::jthread udp([&] {  // joined on every way out of the test
     Fd fd = udp_socket("127.0.0.1", srv->port());
     for (int i = 0; i < kDatagrams; ++i) {
       EXPECT_EQ(::send(fd.get(), "ping", 4, 0), 4);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "harness.h"
+#include "util/build_version.h"
 #include "http_get.h"
 #include "session/reject_reason.h"
 
@@ -96,7 +97,7 @@ TEST_P(MetricsTest, CountsTrafficOfEveryThread) {
                          session::to_string(session::Reject(r)) + "\"}";
     EXPECT_EQ(m.count(series), 1u) << series;
   }
-  EXPECT_EQ(m["eco_build_info{version=\"" ECO_VERSION "\",engine=\"" + GetParam() + "\"}"], 1);
+  EXPECT_EQ(m[std::string("eco_build_info{version=\"") + build_version() + "\",engine=\"" + GetParam() + "\"}"], 1);
   EXPECT_GT(m["process_resident_memory_bytes"], 1e6);
   EXPECT_GT(m["process_start_time_seconds"], 1.6e9);
   EXPECT_EQ(m.count("process_cpu_seconds_total"), 1u);

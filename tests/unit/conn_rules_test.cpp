@@ -3,6 +3,8 @@
 // close reasons and their counters, drain.
 #include "session/conn_rules.h"
 
+#include "sockaddr_v4.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
@@ -15,14 +17,6 @@ namespace {
 
 constexpr uint32_t kBuffer = 1024;
 constexpr uint64_t kSec = 1'000'000'000;
-
-sockaddr_in v4(const char* ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
-}
 
 // One loop's rules and connection table, and the engine's side of it: what it sent
 // back and the reasons its connections closed with.
@@ -37,11 +31,8 @@ struct Loop {
   // Accepts a connection from ip:port at `now`; the slot, or -1 when refused.
   int accept(const char* ip = "10.0.0.1", uint16_t port = 40000, uint64_t now = 0) {
     sockaddr_in peer = v4(ip, port);
-    auto a = rules->admit(reinterpret_cast<sockaddr*>(&peer), sizeof peer);
-    if (!a) return -1;
-    uint32_t slot = conns.take();
-    rules->open(conns[slot], slot, 100 + int(slot), *a, reinterpret_cast<sockaddr*>(&peer), sizeof peer, now);
-    return int(slot);
+    auto slot = rules->accept(conns, 100 + int(conns.size()), reinterpret_cast<sockaddr*>(&peer), sizeof peer, now);
+    return slot ? int(*slot) : -1;
   }
   // Bytes arrive (copied into an engine buffer); what the rules say to send back.
   Input in(uint32_t slot, const std::string& bytes, uint64_t now = 0) {

@@ -1,6 +1,8 @@
 // session::UdpGuard: reflector ports, access list, and the fixed per-source rate table.
 #include "session/udp_guard.h"
 
+#include "sockaddr_v4.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
@@ -8,14 +10,6 @@
 
 namespace eco::session {
 namespace {
-
-sockaddr_in v4(const char* ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
-}
 
 std::optional<Reject> check(UdpGuard& g, const char* ip, uint16_t port, uint64_t now) {
   sockaddr_storage ss{};  // what the engines pass: room for either family

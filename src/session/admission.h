@@ -1,5 +1,5 @@
 #pragma once
-// Admission: which connections the server takes (issue 7). One object shared by all
+// Admission: which connections the server takes. One object shared by all
 // loop threads, built once from the Limits; thread-safe.
 //
 //   admit(peer)   before any byte is echoed: allow/deny, --max-conns, --max-conns-per-ip.

@@ -1,5 +1,5 @@
 #pragma once
-// Operator limits for `eco serve` (issue 7): connection caps, timeouts, per-source
+// Operator limits for `eco serve`: connection caps, timeouts, per-source
 // rates, access lists, PROXY protocol and the UDP reflector guard. Plain settings;
 // Admission (shared) and each engine (per connection) enforce them. 0 means off.
 #include <cstdint>

@@ -136,6 +136,19 @@ bool engine_refuses(const std::string& engine, std::string_view flag) {
   return false;
 }
 
+::testing::AssertionResult refused_at_startup(const std::string& engine, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"serve", "--engine", engine, "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult r = run_eco(argv, {}, 10000);
+  std::string want = "eco: cannot use --engine " + engine + " with " + args.at(0);
+  if (r.exit_code != 2) return ::testing::AssertionFailure() << "exit " << r.exit_code << ", not 2: " << r.err;
+  if (r.err.find(want) == std::string::npos)
+    return ::testing::AssertionFailure() << "no line '" << want << "': " << r.err;
+  if (std::count(r.err.begin(), r.err.end(), '\n') != 1)
+    return ::testing::AssertionFailure() << "more than one line: " << r.err;
+  return ::testing::AssertionSuccess();
+}
+
 std::string engine_param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 double now_ms() {

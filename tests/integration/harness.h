@@ -161,11 +161,15 @@ class EngineTest : public ::testing::TestWithParam<std::string> {
 // enforce, e.g. sockmap and --max-bytes).
 bool engine_refuses(const std::string& engine, std::string_view flag);
 
-// For a test of a limit some engine refuses at startup instead of enforcing it (the
-// refusal itself is tested in sockmap_test.cpp).
-#define ECO_SKIP_IF_ENGINE_REFUSES(flag)      \
-  if (::eco::itest::engine_refuses(GetParam(), flag)) \
-  GTEST_SKIP() << "--engine " << GetParam() << " refuses " flag " at startup (the refusal is tested on its own)"
+// For a test of a limit some engine refuses at startup instead of enforcing it: on such
+// an engine the test checks the refusal instead (`eco serve --engine E ARGS...` exits 2
+// at once with one line naming the flag, and serves nothing) and returns.
+::testing::AssertionResult refused_at_startup(const std::string& engine, const std::vector<std::string>& args);
+#define ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL(flag, ...)                                  \
+  if (::eco::itest::engine_refuses(GetParam(), flag)) {                                 \
+    EXPECT_TRUE(::eco::itest::refused_at_startup(GetParam(), {flag, ##__VA_ARGS__}));   \
+    return;                                                                             \
+  }
 
 #define ECO_ENGINE_SUITE(Suite) \
   INSTANTIATE_TEST_SUITE_P(Engines, Suite, ::testing::ValuesIn(::eco::itest::engines()), \

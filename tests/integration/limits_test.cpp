@@ -73,7 +73,7 @@ TEST_P(Limits, MaxConnsPerIpCountsEachSourceApart) {
 }
 
 TEST_P(Limits, IdleTimeoutClosesOnlyTheSilentConnection) {
-  ECO_SKIP_IF_ENGINE_REFUSES("--idle-timeout");
+  ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL("--idle-timeout", "400ms");
   Server* srv = start_server({.extra = {"--idle-timeout", "400ms"}});
   ASSERT_TRUE(srv);
   Fd quiet = tcp_connect("127.0.0.1", srv->port());
@@ -120,7 +120,7 @@ TEST_P(Limits, MaxConnDurationClosesEvenABusyConnection) {
 }
 
 TEST_P(Limits, MaxBytesAllowsExactlyTheLimitAndClosesBeyondIt) {
-  ECO_SKIP_IF_ENGINE_REFUSES("--max-bytes");
+  ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL("--max-bytes", "1000");
   Server* srv = start_server({.extra = {"--max-bytes", "1000"}});
   ASSERT_TRUE(srv);
   Fd ok = tcp_connect("127.0.0.1", srv->port());
@@ -137,7 +137,7 @@ TEST_P(Limits, MaxBytesAllowsExactlyTheLimitAndClosesBeyondIt) {
 }
 
 TEST_P(Limits, ByteRatePerSourcePausesReadsAndLosesNothing) {
-  ECO_SKIP_IF_ENGINE_REFUSES("--rate-limit-per-ip");
+  ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL("--rate-limit-per-ip", "100K");
   // 100 KB/s with a one-second burst: 300 KB need about two seconds, and every byte
   // still comes back in order (the server only stops reading; TCP holds the rest).
   Server* srv = start_server({.extra = {"--rate-limit-per-ip", "100K"}});

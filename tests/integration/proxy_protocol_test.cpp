@@ -70,7 +70,7 @@ void expect_closed_unechoed(uint16_t port, const std::string& bytes) {
 }
 
 TEST_P(Proxy, V1HeaderAndPayloadInOneWrite) {
-  ECO_SKIP_IF_ENGINE_REFUSES("--proxy-protocol");
+  ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL("--proxy-protocol");
   Server* srv = start_server({.extra = {"--proxy-protocol"}});
   ASSERT_TRUE(srv);
   expect_echo_after(srv->port(), v1("TCP4", "203.0.113.7", "192.0.2.1", 40000, 7), "hello after v1");
@@ -81,7 +81,7 @@ TEST_P(Proxy, V1HeaderAndPayloadInOneWrite) {
 }
 
 TEST_P(Proxy, V2Ipv4Ipv6AndLocal) {
-  ECO_SKIP_IF_ENGINE_REFUSES("--proxy-protocol");
+  ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL("--proxy-protocol");
   Server* srv = start_server({.extra = {"--proxy-protocol"}});
   ASSERT_TRUE(srv);
   expect_echo_after(srv->port(), v2_tcp4("198.51.100.9", "192.0.2.1", 50000, 7), "v2 over IPv4");
@@ -94,7 +94,7 @@ TEST_P(Proxy, V2Ipv4Ipv6AndLocal) {
 }
 
 TEST_P(Proxy, HeaderSplitByteByByteThenALargePayloadInOrder) {
-  ECO_SKIP_IF_ENGINE_REFUSES("--proxy-protocol");
+  ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL("--proxy-protocol");
   Server* srv = start_server({.extra = {"--proxy-protocol"}});
   ASSERT_TRUE(srv);
   for (const std::string& header :
@@ -116,7 +116,7 @@ TEST_P(Proxy, HeaderSplitByteByByteThenALargePayloadInOrder) {
 }
 
 TEST_P(Proxy, GarbageMissingAndTooLongHeadersAreClosedAndCounted) {
-  ECO_SKIP_IF_ENGINE_REFUSES("--proxy-protocol");
+  ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL("--proxy-protocol");
   Server* srv = start_server({.extra = {"--proxy-protocol"}});
   ASSERT_TRUE(srv);
   expect_closed_unechoed(srv->port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -136,7 +136,7 @@ TEST_P(Proxy, GarbageMissingAndTooLongHeadersAreClosedAndCounted) {
 }
 
 TEST_P(Proxy, SlowHeaderTimesOut) {
-  ECO_SKIP_IF_ENGINE_REFUSES("--proxy-protocol");
+  ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL("--proxy-protocol");
   Server* srv = start_server({.extra = {"--proxy-protocol", "--proxy-timeout", "300ms"}});
   ASSERT_TRUE(srv);
   Fd fd = tcp_connect("127.0.0.1", srv->port());
@@ -150,7 +150,7 @@ TEST_P(Proxy, SlowHeaderTimesOut) {
 }
 
 TEST_P(Proxy, DenyAndPerSourceLimitsApplyToTheProxySource) {
-  ECO_SKIP_IF_ENGINE_REFUSES("--proxy-protocol");
+  ECO_IF_ENGINE_REFUSES_EXPECT_REFUSAL("--proxy-protocol");
   Server* srv = start_server(
       {.extra = {"--proxy-protocol", "--deny", "203.0.113.0/24", "--max-conns-per-ip", "1"}});
   ASSERT_TRUE(srv);

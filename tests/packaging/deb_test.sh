@@ -57,13 +57,15 @@ owner_of() {  # the package that holds a library file (dpkg may list it under /l
   local p
   for p in "$1" "$(readlink -f "$1")"; do
     for q in "$p" "${p#/usr}" "/usr$p"; do
-      dpkg -S "$q" 2>/dev/null | head -1 | cut -d: -f1 | grep . && return 0
+      dpkg -S "$q" 2>/dev/null | awk -F: 'NR == 1 {print $1}' | grep . && return 0
     done
   done
   return 1
 }
 for soname in $(readelf -d "$work/root/usr/bin/eco" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-  path=$(ldconfig -p | awk -v s="$soname" '$1 == s {print $NF; exit}')
+  # awk reads to the end: an early exit would kill ldconfig with SIGPIPE, and pipefail
+  # would then end the script without a word.
+  path=$(ldconfig -p | awk -v s="$soname" '$1 == s && !found {print $NF; found = 1}')
   [ -n "$path" ] || fail "cannot find $soname on this machine"
   owner=$(owner_of "$path") || fail "no package holds $path"
   [[ ", $depends," == *", $owner "* || ", $depends," == *", $owner,"* ]] || fail "$soname comes from $owner, which Depends lacks"
@@ -79,7 +81,7 @@ expected=(
   usr/share/doc/eco/copyright usr/share/doc/eco/changelog.gz usr/share/doc/eco/CHANGELOG.md.gz
 )
 for f in "${expected[@]}"; do [ -f "$work/root/$f" ] || fail "the package lacks /$f"; done
-file "$work/root/usr/bin/eco" | grep -q ", stripped" || fail "/usr/bin/eco is not stripped"
+file "$work/root/usr/bin/eco" | grep ", stripped" >/dev/null || fail "/usr/bin/eco is not stripped"
 [ "$(cat "$work/control/conffiles")" = "/etc/eco/eco.toml" ] || fail "conffiles: $(cat "$work/control/conffiles")"
 cmp -s "$work/root/etc/eco/eco.toml" "$(dirname "$0")/../../deploy/eco.toml" || fail "/etc/eco/eco.toml is not deploy/eco.toml"
 # The units are deploy/systemd's, sandboxing and all, with the package's paths.
@@ -118,7 +120,7 @@ dpkg-query -W -f='${Status}' eco | grep -q "install ok installed" || fail "dpkg 
   || fail "the installed eco says '$(/usr/bin/eco --version)', not the version built here"
 [ "$(man -w eco-serve)" = /usr/share/man/man1/eco-serve.1.gz ] || fail "man -w eco-serve: $(man -w eco-serve 2>&1)"
 [ "$(man -w 5 eco.toml)" = /usr/share/man/man5/eco.toml.5.gz ] || fail "man -w 5 eco.toml"
-MANPAGER=cat man eco-serve 2>/dev/null | grep -q -- "--listen" || fail "man eco-serve does not show --listen"
+MANPAGER=cat man eco-serve 2>/dev/null | grep -- "--listen" >/dev/null || fail "man eco-serve does not show --listen"
 got=$(bash --norc --noprofile -c 'source /usr/share/bash-completion/completions/eco
   COMP_WORDS=(eco serve --eng); COMP_CWORD=2; _eco; echo "${COMPREPLY[*]}"')
 [ "$got" = "--engine" ] || fail "the installed bash completion gave '$got' for 'eco serve --eng'"

@@ -207,7 +207,7 @@ bad=$(( $(jq "$BED_DIR/drain1.json" 'd["errors"]["refused"]+d["errors"]["timeout
       + $(jq "$BED_DIR/drain2.json" 'd["errors"]["refused"]+d["errors"]["timeout"]+d["errors"]["other"]') ))
 check "no mismatch through the drain ($mm)" [ "$mm" = 0 ]
 # What the server itself said it held when SIGTERM came ("draining N connections").
-draining=$(grep -o 'draining [0-9]* connection' "$BED_DIR/$victim.log" | head -1 | cut -d' ' -f2)
+draining=$(grep -o -m1 'draining [0-9]* connection' "$BED_DIR/$victim.log" | cut -d' ' -f2)
 check "$victim was draining connections at SIGTERM (${draining:-none})" test "${draining:-0}" -gt 0
 check "only connections $victim held were cut: $((e1 + e2)) request/echo connections cut (short read/reset) of the ${draining:-0} it was draining; none refused or timed out ($bad)" \
   test $((e1 + e2)) -le "${draining:-0}" -a "$bad" = 0

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/tls_flags.h"
 #include "engine/engine.h"
 #include "server/inetd.h"
 #include "server/privileges.h"
@@ -27,6 +28,7 @@ struct ServeArgs {
   // Limits and access, parsed in the run step.
   std::string idle_timeout, max_duration, max_bytes, rate_per_ip, proxy_timeout = "5s", udp_drop_ports,
       udp_rate;
+  TlsServerFlags tls;
 };
 
 // The --engine help, from the engine table: each engine, and auto's rule.
@@ -43,7 +45,7 @@ Command add_serve(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   CLI::App* sub = app.add_subcommand("serve", "Run the echo server (TCP, and UDP with --udp).");
   sub->add_option("-l,--listen", a->cfg.listen,
-                  "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, tcp://... or udp://...\n"
+                  "Address to listen on, repeatable: HOST:PORT, [V6]:PORT, tcp://..., udp://... or tls://... (TLS, see below)\n"
                   "([::]:PORT is dual-stack; port 0 picks a free port). Default 127.0.0.1:5346")
       ->type_name("ADDR");
   sub->add_flag("-u,--udp", a->cfg.udp, "Also serve UDP on every TCP address");
@@ -132,6 +134,7 @@ Command add_serve(CLI::App& app) {
       ->group(lim);
   sub->add_option("--udp-rate-per-ip", a->udp_rate, "Datagrams per second per source (e.g. 100/s); more are dropped")
       ->group(lim);
+  a->tls.add(*sub);
 
   return {sub, [a] {
             log::Level level;
@@ -165,6 +168,10 @@ Command add_serve(CLI::App& app) {
               if (!r) return fail(kExitUsage, "--udp-rate-per-ip: " + r.error().message);
               limits.udp_rate_per_ip = *r;
             }
+            auto tls = a->tls.settings();
+            if (!tls) return fail(kExitUsage, tls.error().message);
+            a->cfg.tls = std::move(*tls);
+            a->cfg.tls_flags_given = a->tls.given();
             auto rc = server::serve(a->cfg);
             if (!rc) return fail(kExitUsage, rc.error().message);
             return *rc;

@@ -33,8 +33,17 @@ void TlsServerFlags::add(CLI::App& app) {
   app.add_option("--tls-handshake-timeout", handshake_timeout_, "Longest time a TLS handshake may take")
       ->type_name("DURATION")->default_str("10s")->group(g);  // checked by settings()
   app.add_option("--tls-max-handshakes", max_handshakes_,
-                 "Most TLS handshakes in progress per thread (0: no bound); more connections wait")
+                 "Most TLS handshakes in progress per thread (0: no bound); connections past it are "
+                 "refused at once (counted as handshake_limit)")
       ->default_str("1024")->group(g);
+  for (CLI::Option* o : app.get_options())
+    if (o->get_group() == g) opts_.push_back(o);
+}
+
+bool TlsServerFlags::given() const {
+  for (const CLI::Option* o : opts_)
+    if (o->count() > 0) return true;
+  return false;
 }
 
 Result<tls::ServerSettings> TlsServerFlags::settings() const {

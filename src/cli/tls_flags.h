@@ -1,6 +1,6 @@
 #pragma once
 // The --tls-* flags as reusable pieces: the server set (for eco serve's tls:// listeners)
-// and the client set (eco send, eco ping; eco bench later). Each adds its flags to a
+// and the client set (eco send, eco ping, eco bench). Each adds its flags to a
 // CLI11 app and, once parsed, turns them into the settings src/tls takes, with the checks
 // that make a bad combination a one-line usage error.
 #include <string>
@@ -20,10 +20,13 @@ class TlsServerFlags {
   // --tls-alpn, --tls-client-ca, --tls-client-auth, --tls-unknown-sni,
   // --tls-handshake-timeout, --tls-max-handshakes; shown under "TLS" in --help.
   void add(CLI::App& app);
+  // True when any of them was given (they need a tls:// listener).
+  bool given() const;
   // After parsing: the settings, or why they do not go together.
   Result<tls::ServerSettings> settings() const;
 
  private:
+  std::vector<CLI::Option*> opts_;
   std::vector<std::string> certs_, keys_, alpn_;
   std::string write_cert_, min_version_ = "1.2", client_ca_, client_auth_, unknown_sni_ = "default";
   std::string handshake_timeout_ = "10s";

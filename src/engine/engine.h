@@ -13,8 +13,13 @@
 #include "net/address.h"
 #include "session/counters.h"
 #include "session/limits.h"
+#include "session/stage.h"
 #include "util/fd.h"
 #include "util/result.h"
+
+namespace eco::tls {
+class ServerContext;
+}
 
 namespace eco::session {
 class Admission;
@@ -26,6 +31,7 @@ struct Listener {
   Fd fd;
   net::Address addr;
   net::Proto proto;
+  session::Service service = session::Service::echo;  // tls_echo: a tls:// listener
 };
 
 struct EngineConfig {
@@ -84,6 +90,8 @@ struct LoopContext {
   LoopControl* control = nullptr;
   // Shared by every loop; set by the server, never null while running.
   session::Admission* admission = nullptr;
+  // The certificates of the tls:// listeners (null: none); shared, reloaded by SIGHUP.
+  const tls::ServerContext* tls = nullptr;
   int index = 0;  // thread number, for logs
 };
 

@@ -36,6 +36,7 @@
 
 #include "engine/accept_pause.h"
 #include "engine/engine.h"
+#include "engine/stages.h"
 #include "session/conn_rules.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -68,6 +69,7 @@ class ReadinessLoop {
         cfg_(*ctx.config),
         counters_(*ctx.counters),
         rules_(cfg_.limits, *ctx.admission, *ctx.counters, cfg_.buffer_size),
+        stages_(ctx, rules_),
         scratch_(new char[cfg_.buffer_size]) {}
 
   Status run();
@@ -108,13 +110,14 @@ class ReadinessLoop {
   }
 
   void accept_some(size_t i) {
+    session::Service service = listeners_[i].l->service;
     accept_ready(listeners_[i], kAcceptBudget, accept_pause_, counters_, accept_retry_at_, now_ns(), kAcceptRetryNs,
-                 [this](int fd, const sockaddr_storage& ss, socklen_t len) { add_conn(fd, ss, len); });
+                 [this, service](int fd, const sockaddr_storage& ss, socklen_t len) { add_conn(fd, ss, len, service); });
   }
 
   // Admission before the connection costs anything (no slot, no epoll entry).
-  void add_conn(int fd, const sockaddr_storage& ss, socklen_t len) {
-    auto slot = rules_.accept(conns_, fd, reinterpret_cast<const sockaddr*>(&ss), len, now_ns());
+  void add_conn(int fd, const sockaddr_storage& ss, socklen_t len, session::Service service) {
+    auto slot = rules_.accept(conns_, fd, reinterpret_cast<const sockaddr*>(&ss), len, now_ns(), service);
     if (!slot) {
       ::close(fd);
       return;
@@ -163,6 +166,7 @@ class ReadinessLoop {
   const EngineConfig& cfg_;
   session::Counters& counters_;
   session::ConnRules rules_;
+  LoopStages stages_;
   session::ConnSlots<C> conns_;
   Fd ep_;
   std::vector<ReadyListener> listeners_;
@@ -236,20 +240,26 @@ class ReadinessLoop {
 
   // Sends what is queued (and gives back the emptied queue); false if the connection
   // died (close_why says why). Out of line: the plain echo path queues nothing.
+  // A stage goes on once sends made room (it may queue more, which is sent in turn).
   [[gnu::noinline]] bool flush(C& c, uint32_t slot) {
-    while (c.out.pending() > 0 && c.writable) {
-      ssize_t n = ::send(c.fd, c.out.front(), c.out.front_len(), MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          c.writable = false;
-          break;
+    for (;;) {
+      while (c.out.pending() > 0 && c.writable) {
+        ssize_t n = ::send(c.fd, c.out.front(), c.out.front_len(), MSG_NOSIGNAL);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c.writable = false;
+            break;
+          }
+          c.close_why = std::strerror(errno);
+          return false;
         }
-        c.close_why = std::strerror(errno);
-        return false;
+        c.out.consumed(uint32_t(n));
+        rules_.sent(c, slot, uint32_t(n), now_);
       }
-      c.out.consumed(uint32_t(n));
-      rules_.sent(c, slot, uint32_t(n), now_);
+      if (!c.stage || c.out.pending() > 0) break;
+      if (!rules_.drained(c, slot, now_)) return false;
+      if (c.out.pending() == 0) break;  // the stage had nothing more to say
     }
     rules_.drop_empty_queue(c);
     return true;
@@ -257,7 +267,7 @@ class ReadinessLoop {
 
   // recv() under the engine's rules: the bytes read (> 0); 0 when nothing is to be had
   // now (EAGAIN, or the peer's FIN, which the rules record); -1 when it died.
-  ssize_t recv_some(C& c, char* buf, size_t len) {
+  ssize_t recv_some(C& c, uint32_t slot, char* buf, size_t len) {
     ssize_t n;
     do n = ::recv(c.fd, buf, len, 0);
     while (n < 0 && errno == EINTR);
@@ -270,7 +280,7 @@ class ReadinessLoop {
       return -1;
     }
     if (n == 0) {
-      if (self().real_eof(c)) rules_.eof(c);
+      if (self().real_eof(c)) rules_.eof(c, slot, now_);
       c.readable = false;
       return 0;
     }
@@ -283,13 +293,16 @@ class ReadinessLoop {
 
   // One read and the send-back it allows; false if the connection is to close.
   bool read_some(C& c, uint32_t slot) {
+    if (c.stage) [[unlikely]]
+      return read_staged(c, slot);
     if (c.out.pending() == 0) {
       // Fast path: read into scratch and send straight back; no per-connection memory.
-      ssize_t n = recv_some(c, scratch_.get(), cfg_.buffer_size);
+      ssize_t n = recv_some(c, slot, scratch_.get(), cfg_.buffer_size);
       if (n <= 0) return n == 0;
       session::Input in = rules_.input(c, slot, scratch_.get(), uint32_t(n), now_);
       if (in.flags) [[unlikely]] {
         if (in.close()) return false;
+        if (in.queued()) return flush(c, slot);
         if (in.len == 0) return true;
       }
       return send_back(c, slot, in.data, in.len);
@@ -299,11 +312,22 @@ class ReadinessLoop {
     char* dst = c.out.free_space(room);
     room = std::min(room, rules_.room(c));
     if (room == 0) return true;  // full: the caller stops reading
-    ssize_t n = recv_some(c, dst, room);
+    ssize_t n = recv_some(c, slot, dst, room);
     if (n <= 0) return n == 0;
     session::Input in = rules_.input(c, slot, dst, uint32_t(n), now_);
     if (in.close()) return false;
     c.out.appended(in.len);  // in place: once bytes are queued no header is left to strip
+    return flush(c, slot);
+  }
+
+  // A stage's bytes go to the stage, never into the out queue where its output waits;
+  // room() (the stage's) bounds the read.
+  [[gnu::noinline]] bool read_staged(C& c, uint32_t slot) {
+    ssize_t n = recv_some(c, slot, scratch_.get(), std::min(cfg_.buffer_size, rules_.room(c)));
+    if (n < 0) return false;
+    if (n == 0) return flush(c, slot);  // the peer's FIN may have made the stage write (an alert, close_notify)
+    session::Input in = rules_.input(c, slot, scratch_.get(), uint32_t(n), now_);
+    if (in.close()) return false;
     return flush(c, slot);
   }
 

@@ -67,7 +67,16 @@ class SockmapLoop : public ReadinessLoop<SockmapLoop, SockConn> {
   }
 
   // Hooks of the readiness skeleton.
-  Status setup_extra() { return watch(kernel_->handoff_fd(), EPOLLIN, kOwnTag); }
+  Status setup_extra() {
+    // The kernel path moves bytes, not records: TLS needs the record layer in user space
+    // (kTLS, which would change that, is not in every kernel: docs/engines.md).
+    if (ctx_.index == 0)
+      for (const Listener& l : ctx_.listeners)
+        if (l.service != session::Service::echo)
+          log::info("sockmap: tls://{} is served on the user-space path (TLS records are decrypted there)",
+                    l.addr.to_string());
+    return watch(kernel_->handoff_fd(), EPOLLIN, kOwnTag);
+  }
   void on_own(uint64_t) { kernel_->drain_handoffs(); }
   uint32_t start(uint32_t slot);
   void on_conn(uint32_t slot, uint32_t events) {
@@ -115,6 +124,10 @@ uint32_t SockmapLoop::start(uint32_t slot) {
   c.cookie = 0;
   c.in_kernel = false;
   c.fin_seen = false;
+  if (c.stage) {  // TLS: user space only (setup_extra's line)
+    ++user_mode_;
+    return ReadinessLoop::start(slot);
+  }
   auto cookie = kernel_->insert(c.fd, c.tag(slot));
   if (cookie) {
     c.cookie = *cookie;
@@ -166,7 +179,7 @@ void SockmapLoop::kernel_event(uint32_t slot, uint32_t e) {
   }
   if ((e & (EPOLLRDHUP | EPOLLHUP)) && !c.fin_seen) {
     c.fin_seen = true;
-    rules_.eof(c);
+    rules_.eof(c, slot, now_ns());
     closing_.push_back(slot);
     check_closing();
   }

@@ -40,6 +40,7 @@ UringLoop::UringLoop(LoopContext& ctx)
       cfg_(*ctx.config),
       counters_(*ctx.counters),
       rules_(cfg_.limits, *ctx.admission, *ctx.counters, cfg_.buffer_size),
+      stages_(ctx, rules_),
       udp_guard_(cfg_.limits, *ctx.admission, *ctx.counters) {
   clocked_ = rules_.clocked() || cfg_.limits.udp_rate_per_ip;
 }

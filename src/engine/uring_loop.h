@@ -29,6 +29,7 @@
 
 #include "engine/accept_pause.h"
 #include "engine/engine.h"
+#include "engine/stages.h"
 #include "engine/uring_buf_ring.h"
 #include "session/conn_rules.h"
 #include "session/udp_guard.h"
@@ -101,7 +102,7 @@ class UringLoop {
   void arm_accept(size_t i);
   void on_accept(size_t i, int res, unsigned flags);
   void resume_accepts();
-  void add_conn(int fd);
+  void add_conn(int fd, session::Service service);
   void arm_recv(uint32_t slot, bool one_completion);
   void on_recv(uint32_t slot, int res, unsigned flags);
   void take_bytes(uint32_t slot, uint16_t bid, uint32_t n);
@@ -125,6 +126,7 @@ class UringLoop {
   const EngineConfig& cfg_;
   session::Counters& counters_;
   session::ConnRules rules_;
+  LoopStages stages_;
   session::ConnSlots<UringConn> conns_;
   session::UdpGuard udp_guard_;
   bool clocked_ = false;  // deadlines, rates or the UDP rate need the clock each turn

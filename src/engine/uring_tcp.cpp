@@ -36,7 +36,7 @@ void UringLoop::on_accept(size_t i, int res, unsigned flags) {
   if (res >= 0) {
     paused_ = false;
     accept_pause_.accepted();
-    add_conn(res);
+    add_conn(res, ls.l->service);
     arm_accept(i);  // a no-op while the multishot request goes on
     return;
   }
@@ -65,7 +65,7 @@ void UringLoop::resume_accepts() {
     if (listeners_[i].l->proto == net::Proto::tcp) arm_accept(i);
 }
 
-void UringLoop::add_conn(int fd) {
+void UringLoop::add_conn(int fd, session::Service service) {
   // Multishot accept cannot hand out one address per connection; ask only when the
   // address will be printed or a rule needs it.
   sockaddr_in6 peer{};
@@ -75,7 +75,7 @@ void UringLoop::add_conn(int fd) {
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) peer_len = 0;
   }
   // Admission before the connection costs anything (no slot, no request).
-  auto slot = rules_.accept(conns_, fd, reinterpret_cast<const sockaddr*>(&peer), peer_len, now_ns());
+  auto slot = rules_.accept(conns_, fd, reinterpret_cast<const sockaddr*>(&peer), peer_len, now_ns(), service);
   if (!slot) {
     ::close(fd);
     return;
@@ -122,7 +122,7 @@ void UringLoop::on_recv(uint32_t slot, int res, unsigned flags) {
     else tcp_bufs_.recycle(bid);
   }
   if (res == 0) {
-    if (!c.closing) rules_.eof(c);
+    if (!c.closing) rules_.eof(c, slot, now_);
   } else if (res == -ENOBUFS) {
     // Every ring buffer is in use: the bytes wait in the socket; retry once some return.
     if (!c.closing && !c.starved) {
@@ -149,6 +149,7 @@ void UringLoop::take_bytes(uint32_t slot, uint16_t bid, uint32_t n) {
     }
     // Paused by the rate: the receive in flight ends, and is not re-armed while paused.
     if (in.paused() && c.recv_armed) cancel(tag(kRecv, c.gen, slot));
+    // With a stage, what it wrote waits in the queue; settle() sends it.
     if (in.len == 0) return tcp_bufs_.recycle(bid);
   }
   if (!c.send_busy && !c.out.attached()) return send_ring(c, slot, bid, in.data, in.len);
@@ -224,6 +225,9 @@ void UringLoop::settle(uint32_t slot) {
     if (!c.recv_armed && !c.send_busy) finalize(slot);
     return;
   }
+  // A stage goes on once its queued bytes went out (and may queue more).
+  if (c.stage && !c.send_busy && c.out.pending() == 0 && !rules_.drained(c, slot, now_)) [[unlikely]]
+    return begin_close(slot, 0);
   if (!c.send_busy && c.out.pending() > 0) send_queued(c, slot);
   if (!c.send_busy) rules_.drop_empty_queue(c);
   // Half-close: after the peer's FIN, everything pending has gone back; now close.

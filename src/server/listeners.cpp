@@ -18,14 +18,14 @@ Result<std::vector<Endpoint>> resolve_endpoints(const ServeConfig& cfg) {
   if (specs.empty()) specs.push_back(fmt::format("{}:{}", net::kDefaultHost, net::kDefaultPort));
   std::vector<Endpoint> out;
   for (const std::string& spec : specs) {
-    auto hp = net::parse_host_port(spec);
+    auto hp = net::parse_host_port(spec, true);
     if (!hp) return hp.error();
     std::vector<net::Proto> protos{hp->has_scheme ? hp->proto : net::Proto::tcp};
-    if (cfg.udp && protos[0] == net::Proto::tcp) protos.push_back(net::Proto::udp);
+    if (cfg.udp && protos[0] == net::Proto::tcp && !hp->tls) protos.push_back(net::Proto::udp);
     for (net::Proto proto : protos) {
       auto addrs = net::resolve(*hp, proto, true);
       if (!addrs) return addrs.error();
-      for (const net::Address& a : *addrs) out.push_back({a, proto});
+      for (const net::Address& a : *addrs) out.push_back({a, proto, hp->tls, hp->host});
     }
   }
   return out;
@@ -52,7 +52,8 @@ Status bind_all(Bound& b, unsigned threads) {
         if (!local) return local.error();
         ep.addr.set_port(local->port());
       }
-      b.per_thread[t].push_back({std::move(*fd), ep.addr, ep.proto});
+      b.per_thread[t].push_back({std::move(*fd), ep.addr, ep.proto,
+                                 ep.tls ? session::Service::tls_echo : session::Service::echo});
     }
     if (wants_any_port && !b.chosen_port) b.chosen_port = ep.addr.port();
   }
@@ -64,7 +65,7 @@ Status bind_all(Bound& b, unsigned threads) {
 Status share_inherited(Bound& b, std::vector<systemd::InheritedSocket>& socks, unsigned threads) {
   b.per_thread.resize(threads);
   for (auto& s : socks) {
-    b.endpoints.push_back({s.addr, s.proto});
+    b.endpoints.push_back({s.addr, s.proto, false, ""});
     for (unsigned t = 1; t < threads; ++t) {
       Fd dup(fcntl(s.fd.get(), F_DUPFD_CLOEXEC, 0));
       if (!dup.valid()) return sys_error("fcntl(F_DUPFD_CLOEXEC)");

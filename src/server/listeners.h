@@ -14,6 +14,11 @@ namespace eco::server {
 struct Endpoint {
   net::Address addr;
   net::Proto proto;
+  bool tls = false;  // a tls:// listener (TCP)
+  std::string host;  // as given in --listen, for the ephemeral certificate's names
+
+  // "tcp", "udp" or "tls", for the log.
+  const char* scheme() const { return tls ? "tls" : net::proto_name(proto); }
 };
 
 struct Bound {

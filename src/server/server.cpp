@@ -1,6 +1,7 @@
 // `eco serve`, step by step: prepare (identity, admission), bind (listeners, engine,
-// metrics port, signals), start the loops, harden (privileges, metrics, seccomp, then
-// let the loops serve), supervise (signals, drain, a failed loop), report.
+// TLS certificates, metrics port, signals), start the loops, harden (privileges,
+// metrics, seccomp, then let the loops serve), supervise (signals, drain, reload, a
+// failed loop), report.
 #include "server/server.h"
 
 #include <poll.h>
@@ -23,6 +24,7 @@
 #include "server/privileges.h"
 #include "server/seccomp.h"
 #include "server/systemd.h"
+#include "server/tls_setup.h"
 #include "session/admission.h"
 #include "util/build_version.h"
 #include "util/clock.h"
@@ -77,6 +79,7 @@ class Serve {
   Bound bound_;
   const engine::EngineInfo* engine_ = nullptr;
   std::unique_ptr<MetricsServer> metrics_;
+  std::unique_ptr<tls::ServerContext> tls_;  // null: no tls:// listener
   Fd sigfd_;
   Fd done_;  // a loop thread ended
   std::vector<std::unique_ptr<LoopThread>> loops_;
@@ -116,6 +119,9 @@ Status Serve::bind() {
   auto bound = bind_listeners(cfg_, threads_);
   if (!bound) return bound.error();
   bound_ = std::move(*bound);
+  auto tls = make_tls(cfg_.tls, cfg_.tls_flags_given, bound_.endpoints);
+  if (!tls) return tls.error();
+  tls_ = std::move(*tls);
   engine::ServeTraits traits;
   traits.tcp = std::any_of(bound_.endpoints.begin(), bound_.endpoints.end(),
                            [](const Endpoint& ep) { return ep.proto == net::Proto::tcp; });
@@ -132,7 +138,7 @@ Status Serve::bind() {
   log::info("eco {} serving with engine {} on {} thread{} (Linux {})", build_version(), engine_->name, threads_,
             threads_ == 1 ? "" : "s", kernel_release());
   for (const Endpoint& ep : bound_.endpoints)
-    log::info("Listening on {} {}", net::proto_name(ep.proto), ep.addr.to_string());
+    log::info("Listening on {} {}", ep.scheme(), ep.addr.to_string());
   return signals_and_port_file();
 }
 
@@ -146,6 +152,7 @@ Status Serve::signals_and_port_file() {
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);  // reloads the TLS certificates; ignored without tls://
   if (pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) return sys_error("pthread_sigmask");
   signal(SIGPIPE, SIG_IGN);  // sends use MSG_NOSIGNAL; this covers anything else
   sigfd_.reset(signalfd(-1, &mask, SFD_CLOEXEC));
@@ -166,6 +173,7 @@ LoopThread& Serve::add_loop(unsigned t, std::vector<engine::Listener> listeners,
   l->ctx.counters = &l->counters;
   l->ctx.control = &l->control;
   l->ctx.admission = admission_.get();
+  l->ctx.tls = tls_.get();
   l->ctx.index = int(t);
   l->run = e.run;
   l->engine = e.name;
@@ -308,6 +316,11 @@ int Serve::supervise() {
 }
 
 void Serve::on_signal(const signalfd_siginfo& si, int& signals_seen, uint64_t& drain_deadline, int& exit_code) {
+  if (si.ssi_signo == SIGHUP) {
+    if (tls_) reload_tls(*tls_);
+    else log::info("SIGHUP: nothing to reload (no tls:// listener)");
+    return;
+  }
   const char* name = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
   if (++signals_seen == 1) {
     // /readyz says 503 before the log line says draining: whoever reads the line and
@@ -338,9 +351,12 @@ void Serve::report() const {
     if (n)
       refused += fmt::format("{}{}={}", refused.empty() ? "; refused: " : " ", session::to_string(session::Reject(r)), n);
   }
-  log::info("Served {} connection(s), echoed {} TCP bytes and {} UDP datagram(s){}{}", sum(&session::Counters::accepted),
-            sum(&session::Counters::tcp_bytes), sum(&session::Counters::udp_datagrams),
-            cut ? fmt::format("; {} connection(s) cut at shutdown", cut) : "", refused);
+  std::vector<const session::Counters*> counters;
+  for (const auto& l : loops_) counters.push_back(&l->counters);
+  log::info("Served {} connection(s), echoed {} TCP bytes and {} UDP datagram(s){}{}{}",
+            sum(&session::Counters::accepted), sum(&session::Counters::tcp_bytes),
+            sum(&session::Counters::udp_datagrams), cut ? fmt::format("; {} connection(s) cut at shutdown", cut) : "",
+            refused, tls_ ? tls_summary(counters) : "");
 }
 
 void Serve::set_phase(engine::Phase p) {

@@ -1,18 +1,21 @@
 #pragma once
 // One TCP connection as the connection rules see it (conn_rules.h): what it echoed,
 // what waits to be sent back, how far it got through admission, a pending close
-// reason, the rate pause, the PROXY header so far and the peer. No I/O state: each
-// engine's connection type derives from this and adds its own (readiness flags, the
-// requests it has in flight), and only the rules change these fields.
+// reason, the rate pause, the PROXY header so far, the peer and the protocol stage.
+// No I/O state: each engine's connection type derives from this and adds its own
+// (readiness flags, the requests it has in flight), and only the rules change these
+// fields.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "net/address.h"
 #include "session/out_queue.h"
+#include "session/stage.h"
 #include "session/tcp_session.h"
 
 namespace eco::session {
@@ -31,11 +34,13 @@ struct Conn {
   Admitted admitted = Admitted::none;
   uint8_t reject = kNoReject;  // a policy reason to close for (Reject)
   uint16_t proxy_have = 0;     // bytes of the PROXY header so far, in proxy_buf
+  Service service = Service::echo;  // what its listener serves
   uint32_t source = kNoSource;  // the per-source entry, for the byte rate
   char* proxy_buf = nullptr;
   const char* close_why = nullptr;  // why the rules closed it, when not a policy reason
   uint64_t paused_until = 0;  // --rate-limit-per-ip: not read before this (0: not paused)
-  TcpSession s;
+  TcpSession s;  // with a stage: payload bytes (plaintext), not what crossed the socket
+  std::unique_ptr<Stage> stage;  // null for the plain echo
   OutQueue out;
   sockaddr_in6 peer{};  // large enough for both families
   socklen_t peer_len = 0;

@@ -25,6 +25,56 @@ ConnRules::ConnRules(const Limits& limits, Admission& adm, Counters& counters, u
   clocked_ = timers_.enabled() || lim_.rate_per_ip;
 }
 
+ConnRules::~ConnRules() = default;
+
+// What a stage's calls may do to its connection: write into the out queue, count payload
+// under the per-byte limits, and run its deadline.
+class ConnRules::Io final : public StageIo {
+ public:
+  Io(ConnRules& r, Conn& c, uint32_t slot, uint64_t now) : r_(r), c_(c), slot_(slot), now_(now) {}
+  uint32_t space() override {
+    if (!c_.out.attached()) return r_.pool_.buffer_size();  // write() takes a buffer then
+    return c_.out.room();
+  }
+  bool write(const char* data, uint32_t n) override {
+    if (!r_.keep(c_, data, n)) {
+      c_.close_why = "out of memory";
+      return false;
+    }
+    return true;
+  }
+  bool payload_in(uint64_t n) override {
+    c_.s.received(n);
+    return r_.police(c_, slot_, n, now_, paused);
+  }
+  void payload_out(uint64_t n) override { c_.s.sent(n); }
+  void arm_deadline() override {
+    StageKind& k = r_.stages_[size_t(c_.service)];
+    if (!k.deadline_ns) return;
+    if (k.deadlines.contains(slot_)) k.deadlines.touch(slot_, now_);
+    else k.deadlines.push_back(slot_, now_);
+  }
+  void disarm_deadline() override { r_.stages_[size_t(c_.service)].deadlines.remove(slot_); }
+  uint64_t now() const override { return now_; }
+  net::Address peer() const override { return c_.address(); }
+
+  bool paused = false;
+
+ private:
+  ConnRules& r_;
+  Conn& c_;
+  uint32_t slot_;
+  uint64_t now_;
+};
+
+void ConnRules::set_stage(Service s, StageFactory* f) {
+  StageKind& k = stages_[size_t(s)];
+  k.factory = f;
+  k.deadline_ns = f ? f->deadline_ns() : 0;
+  if (f) inspect_ = true;
+  if (k.deadline_ns) clocked_ = true;
+}
+
 void ConnRules::refuse(Reject r, const net::Address& peer) {
   counters_.reject(r);
   adm_.log_reject(r, peer);
@@ -34,8 +84,15 @@ bool ConnRules::needs_peer_address() const {
   return log::enabled(log::Level::info) || adm_.needs_peer_address();
 }
 
-std::optional<ConnRules::Admit> ConnRules::admit(const sockaddr* peer, socklen_t len) {
+std::optional<ConnRules::Admit> ConnRules::admit(const sockaddr* peer, socklen_t len, Service service) {
   Admit a;
+  a.service = service;
+  if (StageFactory* f = stages_[size_t(service)].factory) {
+    if (Reject r = f->admit(); r != Reject::count) {
+      refuse(r, net::Address::from(peer, len));
+      return std::nullopt;
+    }
+  }
   if (lim_.proxy_protocol) {
     // The socket peer is the balancer: only the global cap applies until the header
     // names the client.
@@ -56,7 +113,7 @@ std::optional<ConnRules::Admit> ConnRules::admit(const sockaddr* peer, socklen_t
   return a;
 }
 
-void ConnRules::open(Conn& c, uint32_t slot, int fd, const Admit& a, const sockaddr* peer, socklen_t len,
+bool ConnRules::open(Conn& c, uint32_t slot, int fd, const Admit& a, const sockaddr* peer, socklen_t len,
                      uint64_t now) {
   c.fd = fd;
   ++c.gen;
@@ -68,6 +125,7 @@ void ConnRules::open(Conn& c, uint32_t slot, int fd, const Admit& a, const socka
   c.source = a.source;
   c.close_why = nullptr;
   c.paused_until = 0;
+  c.service = a.service;
   c.s = TcpSession{};
   c.s.started_ns = now;
   c.set_peer(peer, len);
@@ -77,6 +135,12 @@ void ConnRules::open(Conn& c, uint32_t slot, int fd, const Admit& a, const socka
     if (c.awaiting_proxy) timers_.await_proxy(slot, now);
   }
   if (!c.awaiting_proxy) log_connected(c.address());  // with PROXY: once the client is known
+  if (StageFactory* f = stages_[size_t(a.service)].factory) {
+    Io io(*this, c, slot, now);
+    c.stage = f->make(io);
+    if (!c.stage) return false;
+  }
+  return true;
 }
 
 // input() off its fast path: the PROXY header first, then the per-byte limits.
@@ -96,24 +160,51 @@ Input ConnRules::inspect(Conn& c, uint32_t slot, char* data, uint32_t n, uint64_
     n -= used;
     if (n == 0) return {data, 0, Input::kNothing};
   }
+  if (c.stage) return stage_input(c, slot, data, n, now);
   c.s.received(n);
   if (!policed_) return {data, n, 0};
+  bool paused = false;
+  if (!police(c, slot, n, now, paused)) return {data, 0, Input::kClose};
+  return {data, n, paused ? Input::kPaused : uint8_t(0)};
+}
+
+bool ConnRules::police(Conn& c, uint32_t slot, uint64_t n, uint64_t now, bool& paused) {
+  if (!policed_) return true;
   if (lim_.max_bytes && c.s.bytes_in > lim_.max_bytes) {
     c.reject = uint8_t(Reject::max_bytes);
-    return {data, 0, Input::kClose};
+    return false;
   }
   timers_.activity(slot, now);
-  bool paused = false;
   if (lim_.rate_per_ip) {
     // Over the source's budget: stop reading this connection until the debt is paid;
     // the kernel's receive window then slows the sender, and no byte is lost.
     if (uint64_t wait = adm_.charge(c.source, n, now)) {
-      paused = !c.paused_until;
+      if (!c.paused_until) {
+        paused = true;
+        paused_.push_back({c.tag(slot), now + wait});
+      }
       c.paused_until = std::max(c.paused_until, now + wait);
-      if (paused) paused_.push_back({c.tag(slot), c.paused_until});
     }
   }
-  return {data, n, paused ? Input::kPaused : uint8_t(0)};
+  return true;
+}
+
+Input ConnRules::stage_input(Conn& c, uint32_t slot, char* data, uint32_t n, uint64_t now) {
+  Io io(*this, c, slot, now);
+  if (!c.stage->input(io, data, n)) return {data, 0, Input::kClose};
+  return {data, 0, uint8_t(Input::kQueued | (io.paused ? Input::kPaused : 0))};
+}
+
+bool ConnRules::stage_resume(Conn& c, uint32_t slot, uint64_t now) {
+  Io io(*this, c, slot, now);
+  return c.stage->resume(io);
+}
+
+void ConnRules::sent_inspected(Conn& c, uint32_t slot, uint32_t n, uint64_t now) {
+  if (c.stage) return;  // ciphertext or framing: the stage counted the payload
+  c.s.sent(n);
+  counters_.add(counters_.tcp_bytes, n);
+  if (policed_) timers_.activity(slot, now);
 }
 
 // --proxy-protocol: the header is collected from whatever the engine read (it is never
@@ -172,22 +263,36 @@ bool ConnRules::keep(Conn& c, const char* data, uint32_t n) {
   return true;
 }
 
-void ConnRules::eof(Conn& c) {
+void ConnRules::eof(Conn& c, uint32_t slot, uint64_t now) {
   c.s.eof();
   if (c.awaiting_proxy) {
     log::debug("PROXY header from {}: {}", c.address().to_string(),
                c.proxy_have ? "closed inside the PROXY header" : "closed before a PROXY header");
     c.reject = uint8_t(Reject::proxy_invalid);
+    return;
+  }
+  if (c.stage) {
+    Io io(*this, c, slot, now);
+    // A stage that fails here has said why (close_reason) and is finished.
+    (void)c.stage->eof(io);
   }
 }
 
 uint64_t ConnRules::next_deadline() const {
   uint64_t d = timers_.next_deadline();
+  for (const StageKind& k : stages_)
+    if (!k.deadlines.empty()) d = std::min(d, k.deadlines.front_stamp() + k.deadline_ns);
   for (const Pause& p : paused_) d = std::min(d, p.until);
   return d;
 }
 
 char* ConnRules::close(Conn& c, uint32_t slot, const char* why, uint64_t now) {
+  if (c.stage) {
+    Io io(*this, c, slot, now);
+    c.stage->closing(io);
+    if (c.reject == kNoReject && !c.close_why && *c.stage->close_reason()) c.close_why = c.stage->close_reason();
+    stages_[size_t(c.service)].deadlines.remove(slot);
+  }
   if (c.reject != kNoReject) {
     auto r = Reject(c.reject);
     c.reject = kNoReject;
@@ -208,6 +313,7 @@ char* ConnRules::close(Conn& c, uint32_t slot, const char* why, uint64_t now) {
   c.awaiting_proxy = false;
   c.paused_until = 0;
   c.close_why = nullptr;
+  c.stage.reset();  // after the close line: its reason may be the stage's own string
   counters_.connection_closed();
   if (!c.out.attached()) return nullptr;
   c.out.consumed(c.out.pending());

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "session/reject_reason.h"
+#include "tls/reason.h"
 
 #if !defined(NDEBUG) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ECO_CHECK_THREADS 1
@@ -30,6 +31,15 @@ struct alignas(64) Counters {
   std::atomic<uint64_t> cut_at_stop{0};      // connections closed by shutdown, not by the peer
   // Connections the server ended (or, for UDP sources, datagrams it dropped) by policy.
   std::atomic<uint64_t> rejected[kRejectReasons]{};
+  // TLS listeners (session/tls_stage.h).
+  std::atomic<uint64_t> tls_bytes{0};         // plaintext bytes echoed
+  std::atomic<uint64_t> tls_active{0};        // connections past their handshake, open
+  std::atomic<uint64_t> tls_full{0};          // handshakes done, full
+  std::atomic<uint64_t> tls_resumed{0};       // handshakes done, resumed from a ticket
+  std::atomic<uint64_t> tls_v12{0};           // handshakes done by version
+  std::atomic<uint64_t> tls_v13{0};
+  std::atomic<uint64_t> tls_client_certs{0};  // handshakes with a verified client certificate
+  std::atomic<uint64_t> tls_failed[tls::kReasonCount]{};  // connections that failed, by reason
 
   // The calling thread becomes the one writer. Unclaimed counters (a sum made by a
   // reader) may be written by whoever holds them.
@@ -51,11 +61,11 @@ struct alignas(64) Counters {
     sub(active, 1);
   }
 
-  void add(std::atomic<uint64_t>& c, uint64_t n) {
+  [[gnu::always_inline]] void add(std::atomic<uint64_t>& c, uint64_t n) {
     check_writer();
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
-  void sub(std::atomic<uint64_t>& c, uint64_t n) {
+  [[gnu::always_inline]] void sub(std::atomic<uint64_t>& c, uint64_t n) {
     check_writer();
     c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   }

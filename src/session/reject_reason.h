@@ -17,6 +17,8 @@ enum class Reject : uint8_t {
   max_bytes,         // --max-bytes
   rate_limited,      // per-source byte or datagram rate
   reflector_port,    // UDP from a well-known reflector source port
+  handshake_timeout,  // --tls-handshake-timeout
+  handshake_limit,    // --tls-max-handshakes in progress on the thread
   count
 };
 
@@ -35,6 +37,8 @@ inline const char* to_string(Reject r) {
     case Reject::max_bytes: return "max_bytes";
     case Reject::rate_limited: return "rate_limited";
     case Reject::reflector_port: return "reflector_port";
+    case Reject::handshake_timeout: return "handshake_timeout";
+    case Reject::handshake_limit: return "handshake_limit";
     case Reject::count: break;
   }
   return "unknown";

@@ -98,7 +98,7 @@ TEST(ConnRules, HalfCloseFinishesOnlyOnceEverythingWentBack) {
   int s = l.accept();
   Conn& c = l.conns[s];
   l.in(s, "abc");
-  l.rules->eof(c);
+  l.rules->eof(c, uint32_t(s), 0);
   EXPECT_EQ(l.rules->room(c), 0u);  // nothing more to read after the FIN
   EXPECT_FALSE(l.rules->finished(c));  // "abc" still pending
   l.rules->sent(c, s, 3, 0);
@@ -254,7 +254,7 @@ TEST(ConnRules, FinInsideTheProxyHeaderClosesAsProxyInvalid) {
   Loop l(lim);
   int s = l.accept();
   l.in(s, "PROXY TCP4 1.2");
-  l.rules->eof(l.conns[s]);
+  l.rules->eof(l.conns[s], uint32_t(s), 0);
   EXPECT_TRUE(l.rules->finished(l.conns[s]));
   l.close(s);
   EXPECT_EQ(l.rejected(Reject::proxy_invalid), 1u);

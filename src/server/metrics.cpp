@@ -36,6 +36,10 @@ void add_into(Counters& total, const Counters& c) {
   total.add(total.accept_paused, get(c.accept_paused));
   total.add(total.cut_at_stop, get(c.cut_at_stop));
   for (size_t i = 0; i < session::kRejectReasons; ++i) total.add(total.rejected[i], get(c.rejected[i]));
+  for (auto m : {&Counters::tls_bytes, &Counters::tls_active, &Counters::tls_full, &Counters::tls_resumed,
+                 &Counters::tls_v12, &Counters::tls_v13, &Counters::tls_client_certs})
+    total.add(total.*m, get(c.*m));
+  for (int i = 0; i < tls::kReasonCount; ++i) total.add(total.tls_failed[i], get(c.tls_failed[i]));
 }
 
 void family(std::string& out, const char* name, const char* type, const char* help) {
@@ -86,6 +90,21 @@ std::string render_metrics(const MetricsSnapshot& s) {
   family(out, "eco_bytes_echoed_total", "counter", "Bytes echoed, by protocol.");
   fmt::format_to(it, "eco_bytes_echoed_total{{proto=\"tcp\"}} {}\n", get(t.tcp_bytes));
   fmt::format_to(it, "eco_bytes_echoed_total{{proto=\"udp\"}} {}\n", get(t.udp_bytes));
+  fmt::format_to(it, "eco_bytes_echoed_total{{proto=\"tls\"}} {}\n", get(t.tls_bytes));
+  family(out, "eco_tls_connections_active", "gauge", "TLS connections past their handshake, open now.");
+  fmt::format_to(it, "eco_tls_connections_active {}\n", get(t.tls_active));
+  family(out, "eco_tls_handshakes_total", "counter", "TLS handshakes completed, full or resumed from a ticket.");
+  fmt::format_to(it, "eco_tls_handshakes_total{{kind=\"full\"}} {}\n", get(t.tls_full));
+  fmt::format_to(it, "eco_tls_handshakes_total{{kind=\"resumed\"}} {}\n", get(t.tls_resumed));
+  family(out, "eco_tls_versions_total", "counter", "TLS handshakes completed, by version.");
+  fmt::format_to(it, "eco_tls_versions_total{{version=\"1.2\"}} {}\n", get(t.tls_v12));
+  fmt::format_to(it, "eco_tls_versions_total{{version=\"1.3\"}} {}\n", get(t.tls_v13));
+  family(out, "eco_tls_client_certificates_total", "counter", "TLS handshakes with a verified client certificate.");
+  fmt::format_to(it, "eco_tls_client_certificates_total {}\n", get(t.tls_client_certs));
+  family(out, "eco_tls_failures_total", "counter", "TLS connections that failed, by reason.");
+  for (int i = 1; i < tls::kReasonCount; ++i)
+    fmt::format_to(it, "eco_tls_failures_total{{reason=\"{}\"}} {}\n", tls::reason_name(tls::Reason(i)),
+                   get(t.tls_failed[i]));
   family(out, "eco_datagrams_echoed_total", "counter", "UDP datagrams echoed.");
   fmt::format_to(it, "eco_datagrams_echoed_total {}\n", get(t.udp_datagrams));
   family(out, "eco_udp_dropped_total", "counter",

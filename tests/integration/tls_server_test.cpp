@@ -1,8 +1,11 @@
 // `eco serve --listen tls://` on every engine, against clients no one here wrote
 // (openssl s_client, gnutls-cli, Python's ssl) and eco's own: the bytes come back over
 // TLS 1.2 and 1.3, bad input closes only its connection with a counted reason, a
-// handshake that never finishes meets its deadline, and the --tls-* flags need a
+// handshake that never finishes meets its deadline, SIGHUP reloads (a broken file keeps
+// the old certificate), and the --tls-* flags need a
 // tls:// listener. Loopback only; every client runs under `timeout`.
+#include <signal.h>
+
 #include <cstdio>
 
 #include "harness.h"
@@ -109,6 +112,26 @@ TEST_P(TlsServer, AHandshakeThatNeverFinishesMeetsItsDeadline) {
   EXPECT_TRUE(expect_eof(fd.get(), 5000)) << srv->log();
   EXPECT_GE(now_ms() - start, 200);
   EXPECT_EQ(refused_count(summary_after_stop(*srv), "handshake_timeout"), 1u) << srv->log();
+}
+
+// SIGHUP: a good certificate file is reloaded; a broken one keeps the current one, and
+// the server goes on serving with it.
+TEST_P(TlsServer, SighupReloadsAndABrokenFileKeepsTheOldCertificate) {
+  std::string cert = dir_.file("given.pem"), key = dir_.file("given.key");
+  sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost "
+     "-addext subjectAltName=DNS:localhost -keyout " + key + " -out " + cert);
+  ASSERT_FALSE(read_file(cert).empty());
+  Server* srv = start_server({.engine = GetParam(), .listen = {"tls://127.0.0.1:0"},
+                              .extra = {"--tls-cert", cert, "--tls-key", key}});
+  ASSERT_TRUE(srv);
+  std::string target = "tls://localhost:" + std::to_string(srv->port());
+  srv->signal(SIGHUP);
+  EXPECT_TRUE(srv->wait_log("SIGHUP: TLS certificate for localhost reloaded from " + cert, 3000)) << srv->log();
+  ASSERT_TRUE(write_file(cert, "not a certificate\n"));
+  srv->signal(SIGHUP);
+  EXPECT_TRUE(srv->wait_log("SIGHUP: TLS reload failed, keeping the current certificates", 3000)) << srv->log();
+  RunResult r = run_eco({"send", target, "still served", "--tls-insecure"});
+  EXPECT_EQ(r.out, "Received: b'still served'\n") << r.err << srv->log();
 }
 
 ECO_ENGINE_SUITE(TlsServer);

@@ -76,6 +76,7 @@ std::optional<std::string> validate(const BenchOptions& o, bool udp) {
     if (o.size < kHeaderBytes) return fmt::format("UDP --size must be at least {} bytes (each datagram carries "
                                                   "its connection and sequence number)", kHeaderBytes);
     if (o.size > 65507) return "UDP --size must be at most 65507 bytes (one datagram)";
+    if (o.text) return "--payload text is for TCP and TLS streams (UDP replies are read by their binary header)";
   }
   if (o.rate < 0 || o.connect_rate < 0) return "rates must be positive";
   const bool open = o.rate > 0 || !o.find_rate.empty();

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tls/client_context.h"
 #include "util/result.h"
 
 namespace eco::bench {
@@ -36,6 +37,7 @@ struct BenchOptions {
   double timeout_s = 5;     // no progress on a connection with messages in flight for this long
   double grace_s = 2;       // after the run, how long in-flight echoes may still arrive
   bool verify = true;
+  bool text = false;        // --payload text: printable lines (bench/payload.h)
   bool json = false;
   bool quiet = false;
   bool progress = true;     // live line (only when stderr is a tty)
@@ -47,6 +49,8 @@ struct BenchOptions {
   std::optional<double> cooldown_s;   // pause between repetitions or search steps
   double confidence = 95;             // level of the repetitions' intervals, percent
   std::string find_rate;              // --find-rate SLO, e.g. "p99<1ms"
+  tls::ClientSettings tls;            // tls:// targets: --tls-ca, --tls-resume, ...
+  bool tls_flags = false;             // some --tls-* flag was given (they need a tls:// target)
 };
 
 // "msg/s", "conn/s" or "B/s": what --rate counts in this mode.

@@ -1,5 +1,6 @@
 #include "bench/payload.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -88,6 +89,29 @@ size_t verify_stream(uint32_t conn, uint32_t size, uint64_t offset, const uint8_
         while (data[i + same] == uint8_t(word >> (8 * same))) ++same;
         return same;
       });
+}
+
+void fill_text_stream(uint32_t conn, uint32_t size, uint64_t offset, size_t len, uint8_t* out) {
+  fill_stream(conn, size, offset, len, out);
+  for (size_t i = 0; i < len; ++i) out[i] = uint8_t('0' + (out[i] & 63));
+  // The first message end at or after offset, then every size bytes.
+  uint64_t end = offset / size * size + size - 1;
+  for (; end < offset + len; end += size) out[end - offset] = '\n';
+}
+
+size_t verify_text_stream(uint32_t conn, uint32_t size, uint64_t offset, const uint8_t* data, size_t len) {
+  uint8_t want[4096];
+  for (size_t done = 0; done < len;) {
+    size_t n = std::min(len - done, sizeof want);
+    fill_text_stream(conn, size, offset + done, n, want);
+    if (std::memcmp(want, data + done, n) != 0) {
+      size_t i = 0;
+      while (want[i] == data[done + i]) ++i;
+      return done + i;
+    }
+    done += n;
+  }
+  return len;
 }
 
 void read_header(const uint8_t* msg, uint32_t& conn, uint64_t& seq) {

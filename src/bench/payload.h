@@ -19,6 +19,12 @@ void fill_stream(uint32_t conn, uint32_t size, uint64_t offset, size_t len, uint
 // of the first byte that differs, or len when all match.
 size_t verify_stream(uint32_t conn, uint32_t size, uint64_t offset, const uint8_t* data, size_t len);
 
+// The text form of the same stream, for echo servers that work line by line (gnutls-serv
+// --echo echoes a C string once it holds a newline): each byte b becomes '0' + (b & 63)
+// (printable, never NUL), and the last byte of every message is '\n'.
+void fill_text_stream(uint32_t conn, uint32_t size, uint64_t offset, size_t len, uint8_t* out);
+size_t verify_text_stream(uint32_t conn, uint32_t size, uint64_t offset, const uint8_t* data, size_t len);
+
 // Reads conn and seq back from the first 12 bytes of a message (UDP replies).
 void read_header(const uint8_t* msg, uint32_t& conn, uint64_t& seq);
 

@@ -35,7 +35,7 @@ void finalize(BenchResult& r) {
   r.rt_per_s = r.elapsed_s > 0 ? double(r.round_trips) / r.elapsed_s : 0.0;
   r.mb_per_s = r.elapsed_s > 0 ? double(r.bytes) / r.elapsed_s / 1e6 : 0.0;
   r.latency_us = summarize_latency(r.histogram);
-  for (auto* phase : {&r.connect, &r.first_echo})
+  for (auto* phase : {&r.connect, &r.first_echo, &r.handshake})
     if (*phase) (*phase)->latency_us = summarize_latency((*phase)->histogram);
 }
 
@@ -72,10 +72,16 @@ void add_counts(BenchResult& into, const BenchResult& r) {
   into.errors.add(r.errors);
   into.slot_waits += r.slot_waits;
   into.histogram.merge(r.histogram);
-  for (auto [to, from] : {std::pair{&into.connect, &r.connect}, std::pair{&into.first_echo, &r.first_echo}}) {
+  for (auto [to, from] : {std::pair{&into.connect, &r.connect}, std::pair{&into.first_echo, &r.first_echo},
+                          std::pair{&into.handshake, &r.handshake}}) {
     if (!*from) continue;
     if (!*to) to->emplace();
     (*to)->histogram.merge((*from)->histogram);
+  }
+  if (r.tls) {
+    if (!into.tls) into.tls = TlsStats{r.tls->version, r.tls->cipher};
+    into.tls->handshakes += r.tls->handshakes;
+    into.tls->resumed += r.tls->resumed;
   }
 }
 

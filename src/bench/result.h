@@ -3,7 +3,7 @@
 // what --json prints, what `eco bench merge` reads, and what the peer harness
 // compares. Schema version 1 (fields added since are optional when read):
 //
-// {"eco_bench":1, "target", "proto":"tcp"|"udp", "mode":"rr"|"crr"|"stream", "conns",
+// {"eco_bench":1, "target", "proto":"tcp"|"udp"|"tls", "mode":"rr"|"crr"|"stream", "conns",
 //  "depth", "size", "threads", "duration_s", "warmup_s", "rate": R or null,
 //  "rate_unit": "msg/s"|"conn/s"|"B/s", "hosts", "round_trips", "bytes", "elapsed_s",
 //  "rt_per_s", "mb_per_s", "percentiles": [50, 90, ...],
@@ -11,6 +11,8 @@
 //                 "pN" for each further --percentiles value},
 //  "connect": null or {"count", "latency_us": {...}, "histogram"},     (TCP only)
 //  "first_echo": null or {"count", "latency_us": {...}, "histogram"},
+//  "handshake": null or {"count", "latency_us": {...}, "histogram"},   (TLS only)
+//  "tls": null or {"version","cipher","handshakes","resumed"},
 //  "errors": {"mismatch","short_read","reset","refused","timeout","other"},
 //  "rate_shortfall": null or {"asked","achieved"}, "slot_waits",
 //  "server": null or {"pid","cpu_us_per_rt","rss_bytes","user_share"},
@@ -87,10 +89,17 @@ struct ServerStats {
 };
 
 // Connection-phase latency (TCP): connect() until established, and connect() until
-// the first echoed byte.
+// the first echoed byte; over TLS also the handshake, from TCP established to its end.
 struct Phase {
   Histogram histogram;
   LatencySummary latency_us;  // from histogram (finalize)
+};
+
+// TLS: what the handshakes were (of the last one; a run speaks to one server) and how
+// many of those counted resumed a session.
+struct TlsStats {
+  std::string version, cipher;
+  uint64_t handshakes = 0, resumed = 0;
 };
 
 // --reps: one figure over the repetitions, its median and confidence interval.
@@ -145,6 +154,8 @@ struct BenchResult {
   std::vector<double> percentiles = {50, 90, 99, 99.9, 99.99};  // shown in the summary
   LatencySummary latency_us;
   std::optional<Phase> connect, first_echo;
+  std::optional<Phase> handshake;  // TLS: TCP established until the handshake finished
+  std::optional<TlsStats> tls;
   ErrorCounts errors;
   std::optional<RateShortfall> rate_shortfall;
   uint64_t slot_waits = 0;  // crr open loop: connections due while every --conns slot was busy

@@ -169,6 +169,13 @@ Json result_json(const BenchResult& r) {
   j["latency_us"] = latency_json(r.latency_us, r.histogram, r.percentiles);
   j["connect"] = phase_json(r.connect, r.percentiles);
   j["first_echo"] = phase_json(r.first_echo, r.percentiles);
+  j["handshake"] = phase_json(r.handshake, r.percentiles);
+  if (r.tls) {
+    j["tls"] = Json{{"version", r.tls->version}, {"cipher", r.tls->cipher}, {"handshakes", r.tls->handshakes},
+                    {"resumed", r.tls->resumed}};
+  } else {
+    j["tls"] = nullptr;
+  }
   Json errors = Json::object();
   for (size_t i = 0; i < kErrorKinds; ++i) errors[error_kind_name(ErrorKind(i))] = r.errors[ErrorKind(i)];
   j["errors"] = errors;
@@ -224,6 +231,16 @@ Status read_phase(const Json& p, const char* key, std::optional<Phase>& out) {
   if (!h) return Error{fmt::format("field '{}.histogram': {}", key, h.error().message)};
   out = Phase{std::move(*h), {}};
   out->latency_us = summarize_latency(out->histogram);
+  return {};
+}
+
+Status read_tls(const Json& p, BenchResult& r) {
+  Reader tr(p, "tls");
+  TlsStats t;
+  if (!(tr.str("version", t.version) && tr.str("cipher", t.cipher) && tr.u64("handshakes", t.handshakes) &&
+        tr.u64("resumed", t.resumed)))
+    return Error{tr.error()};
+  r.tls = std::move(t);
   return {};
 }
 
@@ -300,7 +317,8 @@ Result<BenchResult> read_result(const Json& j, const std::string& where) {
             top.num("elapsed_s", r.elapsed_s) && top.num("rt_per_s", r.rt_per_s) &&
             top.num("mb_per_s", r.mb_per_s);
   if (!ok) return Error{in(top.error())};
-  if (r.proto != "tcp" && r.proto != "udp") return Error{in("field 'proto' must be \"tcp\" or \"udp\"")};
+  if (r.proto != "tcp" && r.proto != "udp" && r.proto != "tls")
+    return Error{in("field 'proto' must be \"tcp\", \"udp\" or \"tls\"")};
   if (r.mode != "rr" && r.mode != "crr" && r.mode != "stream") {
     return Error{in("field 'mode' must be \"rr\", \"crr\" or \"stream\"")};
   }
@@ -359,6 +377,8 @@ Result<BenchResult> read_result(const Json& j, const std::string& where) {
   for (Status st :
        {optional_object(top, "connect", [&](const Json& p) { return read_phase(p, "connect", r.connect); }),
         optional_object(top, "first_echo", [&](const Json& p) { return read_phase(p, "first_echo", r.first_echo); }),
+        optional_object(top, "handshake", [&](const Json& p) { return read_phase(p, "handshake", r.handshake); }),
+        optional_object(top, "tls", [&](const Json& p) { return read_tls(p, r); }),
         optional_object(top, "repetitions", [&](const Json& p) { return read_repetitions(p, r); }),
         optional_object(top, "find_rate", [&](const Json& p) { return read_find_rate(p, r); })})
     if (!st) return Error{in(st.error().message)};

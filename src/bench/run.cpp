@@ -90,8 +90,10 @@ LiveTotals take_live(const std::vector<std::unique_ptr<WorkerLive>>& lives, Hist
 
 BenchResult describe(const BenchOptions& o, const RunSetup& setup, double rate) {
   BenchResult res;
-  res.target = setup.udp ? "udp://" + setup.target.to_string() : setup.target.to_string();
-  res.proto = setup.udp ? "udp" : "tcp";
+  res.target = setup.udp ? "udp://" + setup.target.to_string()
+               : setup.tls ? "tls://" + setup.target.to_string()
+                           : setup.target.to_string();
+  res.proto = setup.udp ? "udp" : setup.tls ? "tls" : "tcp";
   res.mode = mode_name(o.mode);
   res.conns = o.conns;
   res.depth = o.depth;
@@ -126,7 +128,8 @@ RunOutcome run_once(const RunSetup& setup, double rate, uint32_t number, const s
     WorkerPlan& p = plans[t];
     p.opts = &o;
     p.target = setup.target;
-    p.transport = setup.udp ? &kUdpTransport : &kTcpTransport;
+    p.transport = setup.udp ? &kUdpTransport : setup.tls ? &kTlsTransport : &kTcpTransport;
+    p.tls = setup.tls;
     p.sources = SourcePlan(setup.target, setup.sources, o.conns_per_source);
     p.index = t;
     p.first_conn = first;
@@ -214,6 +217,10 @@ RunOutcome run_once(const RunSetup& setup, double rate, uint32_t number, const s
     res.connect.emplace();
     res.first_echo.emplace();
   }
+  if (setup.tls) {
+    res.handshake.emplace();
+    res.tls.emplace();
+  }
   for (auto& r : results) {
     res.histogram.merge(r.hist);
     res.round_trips += r.round_trips;
@@ -223,6 +230,15 @@ RunOutcome run_once(const RunSetup& setup, double rate, uint32_t number, const s
     out.connected += r.connected;
     if (res.connect) res.connect->histogram.merge(r.connect);
     if (res.first_echo) res.first_echo->histogram.merge(r.first_echo);
+    if (res.tls) {
+      res.handshake->histogram.merge(r.handshake);
+      res.tls->handshakes += r.handshakes;
+      res.tls->resumed += r.resumed;
+      if (*r.tls_version) {
+        res.tls->version = r.tls_version;
+        res.tls->cipher = r.tls_cipher;
+      }
+    }
     if (out.first_error.empty()) out.first_error = r.first_error;
     if (out.fatal.empty()) out.fatal = r.fatal;
   }

@@ -10,6 +10,7 @@
 #include "bench/options.h"
 #include "bench/progress.h"
 #include "bench/result.h"
+#include "bench/tls_transport.h"
 #include "net/address.h"
 
 namespace eco::bench {
@@ -19,6 +20,7 @@ struct RunSetup {
   const BenchOptions* opts = nullptr;
   net::Address target;
   bool udp = false;
+  const TlsTarget* tls = nullptr;     // tls:// targets
   std::vector<net::Address> sources;  // --source-ip, resolved and checked
   IntervalOutputs* outputs = nullptr;
   const std::atomic<bool>* interrupted = nullptr;

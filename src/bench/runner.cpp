@@ -16,6 +16,8 @@
 #include "bench/repeat.h"
 #include "bench/run.h"
 #include "bench/search.h"
+#include "bench/tls_transport.h"
+#include "client/stream.h"
 #include "net/socket.h"
 #include "util/clock.h"
 #include "util/exit_codes.h"
@@ -185,10 +187,13 @@ int run_search(const RunSetup& setup, const Slo& slo) {
 
 int run_bench(const BenchOptions& opts) {
   BenchOptions o = opts;
-  auto hp = net::parse_host_port(o.target);
+  auto hp = net::parse_host_port(o.target, /*allow_tls=*/true);
   if (!hp) return fail(kExitUsage, hp.error().message);
   bool udp = o.udp || (hp->has_scheme && hp->proto == net::Proto::udp);
   if (auto bad = validate(o, udp)) return fail(kExitUsage, *bad);
+  auto tls_ctx = client::tls_for_target(*hp, udp, o.tls, o.tls_flags);
+  if (!tls_ctx) return fail(kExitUsage, tls_ctx.error().message);
+  TlsTarget tls{tls_ctx->get(), hp->host};
   std::optional<Slo> slo;
   if (!o.find_rate.empty()) {
     auto s = parse_slo(o.find_rate);
@@ -201,6 +206,10 @@ int run_bench(const BenchOptions& opts) {
   setup.opts = &o;
   setup.target = addrs->front();
   setup.udp = udp;
+  if (tls.ctx) {
+    setup.tls = &tls;
+    if (auto st = probe_tls(setup.target, tls, o.timeout_s); !st) return fail(kExitConnection, st.error().message);
+  }
   auto sources = source_addresses(o, setup.target, udp);
   if (!sources) return fail(kExitUsage, sources.error().message);
   setup.sources = std::move(*sources);

@@ -107,6 +107,13 @@ std::string format_summary(const BenchResult& r) {
   if (r.connect && r.connect->histogram.count() > 0)
     line(fmt::format("  connect     {}  ({} connection{})", percentile_list(r.connect->histogram, r.percentiles),
                      r.connect->histogram.count(), r.connect->histogram.count() == 1 ? "" : "s"));
+  if (r.handshake && r.handshake->histogram.count() > 0) {
+    std::string what;
+    if (r.tls)
+      what = fmt::format("  ({} handshake{}, {} resumed; {} {})", r.tls->handshakes, r.tls->handshakes == 1 ? "" : "s",
+                         r.tls->resumed, r.tls->version, r.tls->cipher);
+    line("  handshake   " + percentile_list(r.handshake->histogram, r.percentiles) + what);
+  }
   if (r.first_echo && r.first_echo->histogram.count() > 0)
     line("  first echo  " + percentile_list(r.first_echo->histogram, r.percentiles));
   line("  errors      " + error_list(r.errors));

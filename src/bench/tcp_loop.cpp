@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "bench/load_loop.h"
 #include "bench/payload.h"
+#include "bench/tls_transport.h"
 
 namespace eco::bench {
 namespace {
@@ -84,7 +86,16 @@ class TcpLoop final : public LoadLoop {
   void close_conn(Conn& c);
   void drain_backlog(uint64_t now);
   void set_out(uint32_t k, bool on) { want_out(conns_[k].link.fd.get(), k, on, conns_[k].out_armed); }
+  void record_phases(const Conn& c, uint64_t now);
+  // The transport's words for an error when it has them (TLS), else the errno's.
+  static const char* why(const IoResult& r) { return r.text ? r.text : std::strerror(r.err); }
 
+  void fill(const Conn& c, uint64_t off, size_t n, uint8_t* out) const { fill_(c.id, size_, off, n, out); }
+
+  // The payload's form, chosen once (a call through these costs what a direct call does).
+  void (*const fill_)(uint32_t, uint32_t, uint64_t, size_t, uint8_t*) = o_.text ? fill_text_stream : fill_stream;
+  size_t (*const verify_)(uint32_t, uint32_t, uint64_t, const uint8_t*, size_t) =
+      o_.text ? verify_text_stream : verify_stream;
   const Transport& net_ = *plan_.transport;
   SourcePlan sources_ = plan_.sources;
   uint32_t depth_ = 1;
@@ -96,6 +107,7 @@ class TcpLoop final : public LoadLoop {
   std::vector<uint32_t> free_;       // crr open loop: idle slots
   uint64_t backlog_ = 0;             // crr open loop: due connections waiting for a slot
   std::vector<uint8_t> tx_, rx_;
+  std::unique_ptr<TlsLinks> tls_;    // TLS: each slot's endpoint state (Link::session)
 };
 
 void TcpLoop::close_conn(Conn& c) {
@@ -183,12 +195,12 @@ void TcpLoop::on_connected(uint32_t k, uint64_t now) {
   }
   if (r.status != Io::ok) {
     fail(k, kind_of(r.err),
-         fmt::format("cannot connect to {}: {}", plan_.target.to_string(), std::strerror(r.err)), now);
+         fmt::format("cannot connect to {}: {}", plan_.target.to_string(), why(r)), now);
     return;
   }
   c.state = State::open;
   ++out_.connected;
-  if (phases_counted(c)) out_.connect.record(std::max<uint64_t>(now - c.started, 1));
+  if (phases_counted(c)) record_phases(c, now);
   c.last_progress = now;
   // Continue the connection's stream where it left off (after a reconnect), so a
   // stale byte from an old connection can never match.
@@ -203,6 +215,24 @@ void TcpLoop::on_connected(uint32_t k, uint64_t now) {
   flush(k, now);
 }
 
+// TCP: connect() until established. TLS: the same until the TCP connect completed, and
+// from there the handshake.
+void TcpLoop::record_phases(const Conn& c, uint64_t now) {
+  // (The transport's own clock for TLS: a handshake can begin and end within one turn.)
+  const Handshake* hs = net_.handshake ? net_.handshake(c.link) : nullptr;
+  if (!hs) {
+    out_.connect.record(std::max<uint64_t>(now - c.started, 1));
+    return;
+  }
+  uint64_t up = std::max(hs->transport_up, c.started);
+  out_.connect.record(std::max<uint64_t>(up - c.started, 1));
+  out_.handshake.record(std::max<uint64_t>(std::max(hs->done, up) - up, 1));
+  ++out_.handshakes;
+  if (hs->resumed) ++out_.resumed;
+  out_.tls_version = hs->version;
+  out_.tls_cipher = hs->cipher;
+}
+
 void TcpLoop::queue_message(Conn& c, uint32_t k, uint64_t now) {
   uint64_t seq = c.target_off / size_;
   sent_at_[size_t(k) * depth_ + seq % depth_] = now;
@@ -215,7 +245,7 @@ void TcpLoop::flush(uint32_t k, uint64_t now) {
   if (c.send_off == c.recv_off && c.send_off < c.target_off) c.last_progress = now;  // the clock starts now
   while (c.send_off < c.target_off) {
     size_t n = size_t(std::min<uint64_t>(c.target_off - c.send_off, tx_.size()));
-    fill_stream(c.id, size_, c.send_off, n, tx_.data());
+    fill(c, c.send_off, n, tx_.data());
     IoResult w = net_.write(c.link, tx_.data(), n);
     if (w.status == Io::retry) {
       set_out(k, true);
@@ -223,7 +253,7 @@ void TcpLoop::flush(uint32_t k, uint64_t now) {
     }
     if (w.status != Io::ok) {
       fail(k, w.err == EPIPE || w.err == ECONNRESET ? ErrorKind::reset : ErrorKind::other,
-           fmt::format("sending to {}: {}", plan_.target.to_string(), std::strerror(w.err)), now);
+           fmt::format("sending to {}: {}", plan_.target.to_string(), why(w)), now);
       return;
     }
     c.send_off += w.bytes;
@@ -258,8 +288,7 @@ void TcpLoop::on_readable(uint32_t k, uint64_t now) {
   IoResult r = net_.read(c.link, rx_.data(), rx_.size());
   if (r.status == Io::retry) return;
   if (r.status == Io::error) {
-    fail(k, kind_of(r.err), fmt::format("receiving from {}: {}", plan_.target.to_string(), std::strerror(r.err)),
-         now);
+    fail(k, kind_of(r.err), fmt::format("receiving from {}: {}", plan_.target.to_string(), why(r)), now);
     return;
   }
   if (r.status == Io::closed) {
@@ -281,11 +310,11 @@ void TcpLoop::on_readable(uint32_t k, uint64_t now) {
     return;
   }
   if (o_.verify) {
-    size_t bad = verify_stream(c.id, size_, c.recv_off, rx_.data(), got);
+    size_t bad = verify_(c.id, size_, c.recv_off, rx_.data(), got);
     if (bad < got) {
       uint64_t at = c.recv_off + bad;
       uint8_t want;
-      fill_stream(c.id, size_, at, 1, &want);
+      fill(c, at, 1, &want);
       fail(k, ErrorKind::mismatch,
            fmt::format("echo differs on connection {} message {} byte {}: sent 0x{:02x}, received 0x{:02x}", c.id,
                        at / size_, at % size_, want, rx_[bad]),
@@ -393,6 +422,10 @@ bool TcpLoop::setup(uint64_t) {
     depth_ = std::clamp<uint32_t>(std::max(o_.depth, (kStreamWindow + size_ - 1) / size_), 1, kMaxDepth);
   if (open_loop()) depth_ = 1;  // latency comes from the schedule, not from stored send times
   conns_.resize(n);
+  if (plan_.tls) {
+    tls_ = std::make_unique<TlsLinks>(*plan_.tls, n);
+    for (uint32_t k = 0; k < n; ++k) conns_[k].link.session = tls_->at(k);
+  }
   sent_at_.assign(size_t(n) * depth_, 0);
   connect_q_.assign(n, 0);
   connect_at_.assign(n, 0);

@@ -63,7 +63,7 @@ IoResult udp_write(Link& link, const uint8_t* buf, size_t len) {
 
 }  // namespace
 
-const Transport kTcpTransport{"tcp", tcp_open, tcp_establish, tcp_read, tcp_write, close_socket};
-const Transport kUdpTransport{"udp", udp_open, udp_establish, udp_read, udp_write, close_socket};
+const Transport kTcpTransport{"tcp", tcp_open, tcp_establish, tcp_read, tcp_write, close_socket, nullptr};
+const Transport kUdpTransport{"udp", udp_open, udp_establish, udp_read, udp_write, close_socket, nullptr};
 
 }  // namespace eco::bench

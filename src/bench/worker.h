@@ -14,6 +14,7 @@
 #include "bench/options.h"
 #include "bench/result.h"
 #include "bench/transport.h"
+#include "bench/tls_transport.h"
 #include "net/address.h"
 
 namespace eco::bench {
@@ -30,6 +31,7 @@ struct WorkerPlan {
   const BenchOptions* opts = nullptr;
   net::Address target;
   const Transport* transport = &kTcpTransport;
+  const TlsTarget* tls = nullptr;  // with kTlsTransport: the context and server name
   SourcePlan sources;
   uint32_t index = 0;      // thread number
   uint32_t first_conn = 0; // global id of this thread's first connection
@@ -59,6 +61,11 @@ struct WorkerResult {
   uint64_t slot_waits = 0;       // crr open loop: connections due while every slot was busy
   Histogram connect;             // TCP: connect() until established, per connection
   Histogram first_echo;          // TCP: connect() until the first echoed byte
+  Histogram handshake;           // TLS: TCP established until the handshake finished
+  uint64_t handshakes = 0;       // TLS handshakes counted in `handshake`, and how many resumed
+  uint64_t resumed = 0;
+  const char* tls_version = "";  // of the last handshake
+  const char* tls_cipher = "";
   ErrorCounts errors;
   std::string first_error;       // one example message, for the summary
   std::string fatal;             // setup failure (epoll, fd limit): the run is void

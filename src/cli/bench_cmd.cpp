@@ -6,6 +6,7 @@
 #include "bench/options.h"
 #include "bench/runner.h"
 #include "cli/commands.h"
+#include "cli/tls_flags.h"
 #include "util/exit_codes.h"
 #include "util/units.h"
 
@@ -16,6 +17,7 @@ struct BenchArgs {
   bench::BenchOptions o;
   std::string size = "64", duration = "10s", warmup = "1s", timeout = "5s";
   std::string mode = "rr";
+  std::string payload = "binary";
   std::string rate, connect_rate, source_ips, cooldown;
   std::string percentiles = "50,90,99,99.9,99.99";
   bool no_verify = false;
@@ -36,6 +38,7 @@ CLI::Validator parsed_by(Parse parse, const char* name) {
 
 Command add_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
+  auto tls = std::make_shared<TlsClientFlags>();
   CLI::App* sub = app.add_subcommand(
       "bench",
       "Load-test an echo server: closed loop (each connection keeps --depth messages in flight) or open\n"
@@ -45,7 +48,8 @@ Command add_bench(CLI::App& app) {
       "Exit 0 if clean, 1 on any mismatch, short read, reset, refused connect or timeout (or no rate\n"
       "holds the --find-rate objective), 2 on bad options, 3 if nothing could connect.\n"
       "`eco bench merge a.json b.json ...` combines runs from several machines.");
-  sub->add_option("address", a->o.target, "Server address, HOST:PORT or [V6]:PORT (udp://... for UDP)")
+  sub->add_option("address", a->o.target,
+                  "Server address, HOST:PORT or [V6]:PORT (udp://... for UDP, tls://... for TLS)")
       ->type_name("ADDR")
       ->default_str("127.0.0.1:5346");
   sub->add_option("-c,--conns", a->o.conns, "Concurrent connections (UDP: sockets; crr with --rate: most open at once)")
@@ -79,6 +83,10 @@ Command add_bench(CLI::App& app) {
   sub->add_option("--confidence", a->o.confidence, "Level of the --reps intervals, percent")->default_str("95");
   sub->add_option("--percentiles", a->percentiles, "Latency percentiles for the summary and JSON")
       ->default_str("50,90,99,99.9,99.99")->check(parsed_by(bench::parse_percentiles, "LIST"));
+  sub->add_option("--payload", a->payload,
+                  "binary: the checkable pattern; text: the same as printable bytes, each message ending in a "
+                  "newline, for echo servers that work line by line (gnutls-serv --echo); TCP and TLS")
+      ->default_str("binary")->check(CLI::IsMember({"binary", "text"}));
   sub->add_flag("--no-verify", a->no_verify, "Do not check echoed bytes (raw speed checks only)");
   sub->add_option("--connect-rate", a->connect_rate, "Open at most this many connections per second while ramping")
       ->check(parsed_by(bench::parse_rate, "RATE"));
@@ -102,6 +110,7 @@ Command add_bench(CLI::App& app) {
   sub->add_option("--server-pid", a->o.server_pid, "Also report this local server's CPU time per round trip and RSS")
       ->check(CLI::Range(1, 1 << 30));
   sub->add_flag("-q,--quiet", a->o.quiet, "No live progress line");
+  tls->add(*sub, true);
 
   auto files = std::make_shared<std::vector<std::string>>();
   auto merge_json = std::make_shared<bool>(false);
@@ -110,7 +119,7 @@ Command add_bench(CLI::App& app) {
   merge->add_option("files", *files, "Result files written with --json")->required()->check(CLI::ExistingFile);
   merge->add_flag("--json", *merge_json, "Print the merged result as JSON");
 
-  return {sub, [a, sub, merge, files, merge_json] {
+  return {sub, [a, sub, merge, files, merge_json, tls] {
             if (merge->parsed()) return bench::run_merge(*files, *merge_json);
             bench::BenchOptions& o = a->o;
             o.size = uint32_t(std::min<uint64_t>(*parse_size(a->size), UINT32_MAX));
@@ -134,6 +143,11 @@ Command add_bench(CLI::App& app) {
             }
             o.mode = a->mode == "crr" ? bench::Mode::crr : a->mode == "stream" ? bench::Mode::stream : bench::Mode::rr;
             o.verify = !a->no_verify;
+            o.text = a->payload == "text";
+            auto ts = tls->settings();
+            if (!ts) return fail(kExitUsage, ts.error().message);
+            o.tls = *ts;
+            o.tls_flags = tls->given();
             return bench::run_bench(o);
           }};
 }

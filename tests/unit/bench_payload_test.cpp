@@ -75,3 +75,33 @@ TEST(BenchPayload, VerifyFindsTheFirstWrongByte) {
   EXPECT_EQ(conn, 7u);
   EXPECT_EQ(seq, 3u);
 }
+
+TEST(BenchPayload, TextFormIsPrintableLinesInAnyPieces) {
+  for (uint32_t size : {1u, 2u, 13u, 64u, 1000u}) {
+    std::vector<uint8_t> whole(size * 7 + 5);
+    fill_text_stream(3, size, 0, whole.size(), whole.data());
+    for (size_t i = 0; i < whole.size(); ++i) {
+      if (i % size == size - 1) {
+        ASSERT_EQ(whole[i], '\n') << "size " << size << " byte " << i << ": every message ends a line";
+      } else {
+        ASSERT_TRUE(whole[i] >= '0' && whole[i] < '0' + 64) << "size " << size << " byte " << i;
+      }
+    }
+    std::vector<uint8_t> pieces(whole.size());
+    for (size_t at = 0, n = 1; at < pieces.size(); at += n, n = n * 3 % 17 + 1) {
+      n = std::min(n, pieces.size() - at);
+      fill_text_stream(3, size, at, n, pieces.data() + at);
+      EXPECT_EQ(verify_text_stream(3, size, at, whole.data() + at, n), n);
+    }
+    EXPECT_EQ(pieces, whole) << "size " << size;
+  }
+  // A wrong byte, or another connection's stream, is found where it is.
+  std::vector<uint8_t> buf(9000);
+  fill_text_stream(5, 64, 0, buf.size(), buf.data());
+  std::vector<uint8_t> copy = buf;
+  copy[8191] ^= 1;
+  EXPECT_EQ(verify_text_stream(5, 64, 0, copy.data(), copy.size()), 8191u);
+  std::vector<uint8_t> other(64);
+  fill_text_stream(6, 64, 0, other.size(), other.data());
+  EXPECT_LT(verify_text_stream(5, 64, 0, other.data(), other.size()), 4u);
+}

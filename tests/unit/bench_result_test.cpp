@@ -104,11 +104,15 @@ TEST(BenchResult, JsonRoundTripKeepsPhasesRepetitionsAndSearch) {
   r.rate_unit = "conn/s";
   r.slot_waits = 17;
   r.percentiles = {50, 99.5};
+  r.proto = "tls";
   r.connect.emplace();
   r.first_echo.emplace();
+  r.handshake.emplace();
+  r.tls = TlsStats{"TLSv1.3", "TLS_AES_128_GCM_SHA256", 100, 99};
   for (int i = 0; i < 100; ++i) {
     r.connect->histogram.record(20'000 + uint64_t(i));
     r.first_echo->histogram.record(60'000 + uint64_t(i));
+    r.handshake->histogram.record(300'000 + uint64_t(i));
   }
   r.runs = {sample_run(5, 100, 30'000), sample_run(6, 100, 31'000)};
   r.repetitions = Repetitions{2, 1.5, 95, 50, true, {FigureStats{"rt_per_s", 100, 90, 110, false},
@@ -124,6 +128,12 @@ TEST(BenchResult, JsonRoundTripKeepsPhasesRepetitionsAndSearch) {
   ASSERT_TRUE(back->connect && back->first_echo);
   EXPECT_TRUE(back->connect->histogram.same_counts(r.connect->histogram));
   EXPECT_DOUBLE_EQ(back->first_echo->latency_us.p50, r.first_echo->latency_us.p50);
+  ASSERT_TRUE(back->handshake && back->tls);
+  EXPECT_TRUE(back->handshake->histogram.same_counts(r.handshake->histogram));
+  EXPECT_EQ(back->tls->handshakes, 100u);
+  EXPECT_EQ(back->tls->resumed, 99u);
+  EXPECT_EQ(back->tls->version, "TLSv1.3");
+  EXPECT_EQ(back->proto, "tls");
   ASSERT_TRUE(back->repetitions);
   EXPECT_EQ(back->repetitions->figures.size(), 2u);
   EXPECT_EQ(back->repetitions->figures[1].name, "p99.5_us");
@@ -133,7 +143,7 @@ TEST(BenchResult, JsonRoundTripKeepsPhasesRepetitionsAndSearch) {
   EXPECT_TRUE(back->runs[1].histogram.same_counts(r.runs[1].histogram));
   EXPECT_EQ(to_json(*back), text);
   std::string summary = format_summary(r);
-  for (const char* want : {"connect ", "first echo", "p99.5 ", "repetitions 2 runs 1.5 s apart", "too wide",
+  for (const char* want : {"connect ", "first echo", "handshake ", "100 handshakes, 99 resumed", "p99.5 ", "repetitions 2 runs 1.5 s apart", "too wide",
                            "the runs disagree too much", "17 connections were due", "open loop at 1500 conn/s"})
     EXPECT_NE(summary.find(want), std::string::npos) << want << "\n" << summary;
 

@@ -19,17 +19,6 @@ namespace {
 
 using tls::testing::Pki;
 
-const Pki& pki() {
-  static const Pki p;
-  return p;
-}
-
-enum class Peer { gnutls, socat };
-struct Case {
-  Peer peer;
-  const char* version;  // "1.2" or "1.3"
-};
-
 std::vector<std::string> server_args(const Case& c, uint16_t port) {
   const Pki& p = pki();
   if (c.peer == Peer::gnutls)

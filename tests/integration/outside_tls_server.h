@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "../unit/tls_pair.h"
 
 extern char** environ;
 
@@ -88,6 +89,19 @@ class OutsideServer {
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   bool up_ = false;
+};
+
+// The test PKI both outside servers use, made once per process.
+inline const tls::testing::Pki& pki() {
+  static const tls::testing::Pki p;
+  return p;
+}
+
+// Which outside TLS echo server, restricted to which version.
+enum class Peer { gnutls, socat };
+struct Case {
+  Peer peer;
+  const char* version;  // "1.2" or "1.3"
 };
 
 }  // namespace eco::itest

@@ -25,17 +25,6 @@ namespace {
 
 using tls::testing::Pki;
 
-const Pki& pki() {
-  static const Pki p;
-  return p;
-}
-
-enum class Peer { gnutls, socat };
-struct Case {
-  Peer peer;
-  const char* version;  // "1.2" or "1.3"
-};
-
 // gnutls-serv --echo, or socat forking `cat` per connection, restricted to one version.
 std::vector<std::string> server_args(const Case& c, uint16_t port, bool require_client_cert) {
   const Pki& p = pki();

@@ -47,6 +47,11 @@ Status bind_all(Bound& b, unsigned threads) {
     for (unsigned t = 0; t < threads; ++t) {
       auto fd = net::listen_socket(ep.addr, ep.proto, opts);
       if (!fd) return fd.error();
+      // TLS: the echo that follows the server's session tickets would wait, under Nagle,
+      // for the client's delayed ACK (~40 ms a connection). Accepted sockets inherit it.
+      if (ep.tls) {
+        if (auto s = net::set_nodelay(fd->get()); !s) return s;
+      }
       if (ep.addr.port() == 0) {
         auto local = net::local_address(fd->get());
         if (!local) return local.error();

@@ -25,22 +25,6 @@ using session::Counters;
 
 uint64_t get(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); }
 
-void add_into(Counters& total, const Counters& c) {
-  total.add(total.accepted, get(c.accepted));
-  total.add(total.closed, get(c.closed));
-  total.add(total.active, get(c.active));
-  total.add(total.tcp_bytes, get(c.tcp_bytes));
-  total.add(total.udp_datagrams, get(c.udp_datagrams));
-  total.add(total.udp_bytes, get(c.udp_bytes));
-  total.add(total.udp_dropped, get(c.udp_dropped));
-  total.add(total.accept_paused, get(c.accept_paused));
-  total.add(total.cut_at_stop, get(c.cut_at_stop));
-  for (size_t i = 0; i < session::kRejectReasons; ++i) total.add(total.rejected[i], get(c.rejected[i]));
-  for (auto m : {&Counters::tls_bytes, &Counters::tls_active, &Counters::tls_full, &Counters::tls_resumed,
-                 &Counters::tls_v12, &Counters::tls_v13, &Counters::tls_client_certs})
-    total.add(total.*m, get(c.*m));
-  for (int i = 0; i < tls::kReasonCount; ++i) total.add(total.tls_failed[i], get(c.tls_failed[i]));
-}
 
 void family(std::string& out, const char* name, const char* type, const char* help) {
   fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -67,6 +51,23 @@ double realtime_s() {
 }
 
 }  // namespace
+
+void add_into(Counters& total, const Counters& c) {
+  total.add(total.accepted, get(c.accepted));
+  total.add(total.closed, get(c.closed));
+  total.add(total.active, get(c.active));
+  total.add(total.tcp_bytes, get(c.tcp_bytes));
+  total.add(total.udp_datagrams, get(c.udp_datagrams));
+  total.add(total.udp_bytes, get(c.udp_bytes));
+  total.add(total.udp_dropped, get(c.udp_dropped));
+  total.add(total.accept_paused, get(c.accept_paused));
+  total.add(total.cut_at_stop, get(c.cut_at_stop));
+  for (size_t i = 0; i < session::kRejectReasons; ++i) total.add(total.rejected[i], get(c.rejected[i]));
+  for (auto m : {&Counters::tls_bytes, &Counters::tls_active, &Counters::tls_full, &Counters::tls_resumed,
+                 &Counters::tls_v12, &Counters::tls_v13, &Counters::tls_client_certs})
+    total.add(total.*m, get(c.*m));
+  for (int i = 0; i < tls::kReasonCount; ++i) total.add(total.tls_failed[i], get(c.tls_failed[i]));
+}
 
 std::string render_metrics(const MetricsSnapshot& s) {
   const Counters& t = s.totals;

@@ -28,6 +28,10 @@ struct MetricsSnapshot {
   double cpu_seconds = 0;
 };
 
+// Adds one loop's counters into `total` (a local sum, written by one thread): what a
+// scrape and the exit summary read.
+void add_into(session::Counters& total, const session::Counters& c);
+
 // Prometheus text exposition format 0.0.4 (pure; the tests parse it back).
 std::string render_metrics(const MetricsSnapshot& s);
 

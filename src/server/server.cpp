@@ -343,20 +343,18 @@ void Serve::on_signal(const signalfd_siginfo& si, int& signals_seen, uint64_t& d
 // The exit summary; policy rejections by reason, only the non-zero ones:
 // "; refused: denied=2 max_conns=1".
 void Serve::report() const {
-  uint64_t cut = sum(&session::Counters::cut_at_stop);
+  session::Counters t;
+  for (const auto& l : loops_) add_into(t, l->counters);
+  auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  uint64_t cut = get(t.cut_at_stop);
   std::string refused;
   for (size_t r = 0; r < session::kRejectReasons; ++r) {
-    uint64_t n = 0;
-    for (const auto& l : loops_) n += l->counters.rejected[r].load(std::memory_order_relaxed);
-    if (n)
+    if (uint64_t n = get(t.rejected[r]))
       refused += fmt::format("{}{}={}", refused.empty() ? "; refused: " : " ", session::to_string(session::Reject(r)), n);
   }
-  std::vector<const session::Counters*> counters;
-  for (const auto& l : loops_) counters.push_back(&l->counters);
-  log::info("Served {} connection(s), echoed {} TCP bytes and {} UDP datagram(s){}{}{}",
-            sum(&session::Counters::accepted), sum(&session::Counters::tcp_bytes),
-            sum(&session::Counters::udp_datagrams), cut ? fmt::format("; {} connection(s) cut at shutdown", cut) : "",
-            refused, tls_ ? tls_summary(counters) : "");
+  log::info("Served {} connection(s), echoed {} TCP bytes and {} UDP datagram(s){}{}{}", get(t.accepted),
+            get(t.tcp_bytes), get(t.udp_datagrams), cut ? fmt::format("; {} connection(s) cut at shutdown", cut) : "",
+            refused, tls_ ? tls_summary(t) : "");
 }
 
 void Serve::set_phase(engine::Phase p) {

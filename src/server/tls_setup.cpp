@@ -48,20 +48,13 @@ void reload_tls(tls::ServerContext& ctx) {
               c.cert_file.empty() ? "" : " from ", c.cert_file, c.fingerprint);
 }
 
-std::string tls_summary(const std::vector<const session::Counters*>& counters) {
-  auto sum = [&](std::atomic<uint64_t> session::Counters::*m) {
-    uint64_t n = 0;
-    for (const session::Counters* c : counters) n += (c->*m).load(std::memory_order_relaxed);
-    return n;
-  };
-  uint64_t full = sum(&session::Counters::tls_full);
-  uint64_t resumed = sum(&session::Counters::tls_resumed);
-  uint64_t bytes = sum(&session::Counters::tls_bytes);
+std::string tls_summary(const session::Counters& t) {
+  auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  uint64_t full = get(t.tls_full), resumed = get(t.tls_resumed), bytes = get(t.tls_bytes);
   uint64_t failed = 0;
   std::string reasons;
   for (int r = 0; r < tls::kReasonCount; ++r) {
-    uint64_t n = 0;
-    for (const session::Counters* c : counters) n += c->tls_failed[r].load(std::memory_order_relaxed);
+    uint64_t n = get(t.tls_failed[r]);
     if (!n) continue;
     failed += n;
     reasons += fmt::format("{}{}={}", reasons.empty() ? "" : " ", tls::reason_name(tls::Reason(r)), n);

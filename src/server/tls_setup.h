@@ -23,6 +23,6 @@ void reload_tls(tls::ServerContext& ctx);
 
 // "; TLS: 3 handshake(s) (1 resumed), 2 failed (not_tls=2), 120 plaintext bytes echoed"
 // (empty when nothing was served over TLS).
-std::string tls_summary(const std::vector<const session::Counters*>& counters);
+std::string tls_summary(const session::Counters& totals);
 
 }  // namespace eco::server

@@ -74,8 +74,7 @@ bool TlsEchoStage::pump(StageIo& io) {
       // What write() did not take last time goes first (OpenSSL's retry rule).
       tls::IoResult w = ep_.write(plain_.data(), plain_.size());
       if (w.status == tls::Io::ok) {
-        io.payload_out(w.bytes);
-        f_.counters().add(f_.counters().tls_bytes, w.bytes);
+        echoed(io, w.bytes);
         plain_.erase(0, w.bytes);
         continue;
       }
@@ -87,9 +86,7 @@ bool TlsEchoStage::pump(StageIo& io) {
     switch (r.status) {
       case tls::Io::ok:
         if (!io.payload_in(r.bytes)) return false;  // --max-bytes: its reason is set
-        if (!echo(io, f_.scratch(), r.bytes)) {
-          fail(io);
-        }
+        if (!echo(io, f_.scratch(), r.bytes)) fail(io);
         continue;
       case tls::Io::want_input:
         return true;
@@ -117,12 +114,15 @@ bool TlsEchoStage::echo(StageIo& io, const char* plain, size_t n) {
   tls::IoResult w = ep_.write(plain, n);
   size_t taken = w.status == tls::Io::ok ? w.bytes : 0;
   if (w.status != tls::Io::ok && w.status != tls::Io::want_output) return false;
-  if (taken) {
-    io.payload_out(taken);
-    f_.counters().add(f_.counters().tls_bytes, taken);
-  }
+  if (taken) echoed(io, taken);
   if (taken < n) plain_.assign(plain + taken, n - taken);
   return true;
+}
+
+// Plaintext the endpoint took: echoed, for the close line, the limits and /metrics.
+void TlsEchoStage::echoed(StageIo& io, size_t n) {
+  io.payload_out(n);
+  f_.counters().add(f_.counters().tls_bytes, n);
 }
 
 bool TlsEchoStage::move_output(StageIo& io) {

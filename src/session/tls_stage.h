@@ -63,6 +63,7 @@ class TlsEchoStage final : public Stage {
   bool pump(StageIo& io);
   bool move_output(StageIo& io);  // false: the out queue is full (wait) or out of memory
   bool echo(StageIo& io, const char* plain, size_t n);
+  void echoed(StageIo& io, size_t n);
   void established(StageIo& io);
   void fail(StageIo& io);
   void check_output(StageIo& io);
